@@ -1,0 +1,95 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Binaries find librdkafka 2.16 and libllama in .deps/lib (laid out by scripts/setup.sh) before the
+// system's copies: Debian's librdkafka 2.0.2 cannot talk to Tansu or KRaft brokers (librdkafka PR #4278).
+let packageRoot = String(#filePath.dropLast("/Package.swift".count))
+let depsRPath: [LinkerSetting] = [
+    .unsafeFlags(["-Xlinker", "-rpath", "-Xlinker", "\(packageRoot)/.deps/lib"])
+]
+
+let package = Package(
+    name: "chorus",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "Kafka", targets: ["Kafka"]),
+        .library(name: "Postgres", targets: ["Postgres"]),
+        .library(name: "HTTP", targets: ["HTTP"]),
+        .library(name: "Llama", targets: ["Llama"]),
+        .library(name: "ChorusRuntime", targets: ["ChorusRuntime"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.0"),
+    ],
+    targets: [
+        // MARK: - C libraries
+        .systemLibrary(
+            name: "CRdKafka", path: "Shared/CRdKafka", pkgConfig: "rdkafka",
+            providers: [.apt(["librdkafka-dev"])]),
+        .systemLibrary(
+            name: "CLibPQ", path: "Shared/CLibPQ", pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"])]),
+        .systemLibrary(
+            name: "CCurl", path: "Shared/CCurl", pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]),
+        .target(name: "CCurlShim", dependencies: ["CCurl"], path: "Shared/CCurlShim"),
+        // pkg-config file written by scripts/setup.sh into .deps/pkgconfig (PKG_CONFIG_PATH).
+        .systemLibrary(name: "CLlama", path: "Shared/CLlama", pkgConfig: "llama"),
+
+        // MARK: - Swift wrappers (no C type in their public API)
+        .target(
+            name: "Kafka",
+            dependencies: [
+                "CRdKafka",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Shared/Kafka",
+            linkerSettings: depsRPath),
+        .target(
+            name: "Postgres",
+            dependencies: [
+                "CLibPQ",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Shared/Postgres"),
+        .target(
+            name: "HTTP",
+            dependencies: [
+                "CCurl", "CCurlShim",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Shared/HTTP"),
+        .target(
+            name: "Llama",
+            dependencies: [
+                "CLlama",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Shared/Llama",
+            linkerSettings: depsRPath),
+        .target(
+            name: "ChorusRuntime",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            path: "Shared/ChorusRuntime"),
+
+        // MARK: - Tests
+        .testTarget(name: "KafkaTests", dependencies: ["Kafka"], path: "Tests/KafkaTests"),
+        .testTarget(name: "PostgresTests", dependencies: ["Postgres"], path: "Tests/PostgresTests"),
+        .testTarget(name: "HTTPTests", dependencies: ["HTTP"], path: "Tests/HTTPTests"),
+        .testTarget(name: "LlamaTests", dependencies: ["Llama"], path: "Tests/LlamaTests"),
+        .testTarget(
+            name: "ChorusRuntimeTests", dependencies: ["ChorusRuntime"], path: "Tests/ChorusRuntimeTests"),
+    ]
+)

@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# The embedded stack: a Tansu broker (memory-only Kafka) and a project-local PostgreSQL cluster.
+#   scripts/stack.sh up | down | status | env
+# `up` is idempotent; `down` leaves no process behind. When CHORUS_KAFKA_BROKERS or
+# CHORUS_DATABASE_URL are set, that external server is used and nothing local is started for it.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+data="$root/.data"
+run="$data/run"
+logs="$data/logs"
+pgdata="$data/postgres"
+secrets="$data/secrets"
+kafka_port=${CHORUS_EMBEDDED_KAFKA_PORT:-9092}
+pg_port=${CHORUS_EMBEDDED_PG_PORT:-5433}
+pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+
+say() { printf 'stack: %s\n' "$*"; }
+die() { printf 'stack: error: %s\n' "$*" >&2; exit 1; }
+
+# PostgreSQL refuses to run as root: run it as the `postgres` system user then.
+as_pg() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+pg_superuser() { if [ "$(id -u)" = 0 ]; then echo postgres; else id -un; fi; }
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+wait_for() { # wait_for SECONDS DESCRIPTION COMMAND...
+  local limit=$1 what=$2; shift 2
+  local deadline=$((SECONDS + limit))
+  until "$@"; do
+    [ $SECONDS -lt $deadline ] || return 1
+    sleep 0.1
+  done
+}
+
+# --- Kafka --------------------------------------------------------------------------------------
+kafka_pid() { [ -f "$run/tansu.pid" ] && kill -0 "$(cat "$run/tansu.pid")" 2>/dev/null && cat "$run/tansu.pid"; }
+
+kafka_up() {
+  if [ -n "${CHORUS_KAFKA_BROKERS:-}" ]; then say "kafka: external ($CHORUS_KAFKA_BROKERS)"; return; fi
+  if kafka_pid >/dev/null; then say "kafka: running (pid $(kafka_pid), 127.0.0.1:$kafka_port)"; return; fi
+  port_open "$kafka_port" && die "kafka: port 127.0.0.1:$kafka_port is taken by another process; stop it or set CHORUS_EMBEDDED_KAFKA_PORT"
+  [ -x "$root/.deps/bin/tansu" ] || die "kafka: .deps/bin/tansu is missing; run scripts/setup.sh"
+  mkdir -p "$run" "$logs"
+  nohup "$root/.deps/bin/tansu" broker \
+    --listener-url "tcp://127.0.0.1:$kafka_port" \
+    --advertised-listener-url "tcp://127.0.0.1:$kafka_port" \
+    --storage-engine memory://tansu/ >>"$logs/tansu.log" 2>&1 &
+  echo $! > "$run/tansu.pid"
+  wait_for 20 kafka port_open "$kafka_port" || die "kafka: broker did not answer on 127.0.0.1:$kafka_port within 20 s (see $logs/tansu.log)"
+  say "kafka: started (pid $(cat "$run/tansu.pid"), 127.0.0.1:$kafka_port, memory-only)"
+}
+
+kafka_down() {
+  local pid; pid=$(kafka_pid) || { rm -f "$run/tansu.pid"; return 0; }
+  kill "$pid" 2>/dev/null || true
+  wait_for 10 kafka-stop bash -c "! kill -0 $pid 2>/dev/null" || kill -9 "$pid" 2>/dev/null || true
+  rm -f "$run/tansu.pid"
+  say "kafka: stopped"
+}
+
+# --- PostgreSQL ---------------------------------------------------------------------------------
+pg_running() { [ -f "$pgdata/postmaster.pid" ] && as_pg "$pgbin/pg_ctl" -D "$pgdata" status >/dev/null 2>&1; }
+
+pg_psql() { as_pg "$pgbin/psql" -X -q -v ON_ERROR_STOP=1 -h "$run" -p "$pg_port" -U "$(pg_superuser)" "$@"; }
+
+pg_up() {
+  if [ -n "${CHORUS_DATABASE_URL:-}" ]; then say "postgres: external"; return; fi
+  [ -n "$pgbin" ] || die "postgres: no server binaries under /usr/lib/postgresql; run scripts/setup.sh"
+  mkdir -p "$run" "$logs" "$secrets"
+  chmod 700 "$secrets"
+  if [ "$(id -u)" = 0 ]; then chown postgres "$run" "$logs"; fi
+  if [ ! -f "$pgdata/PG_VERSION" ]; then
+    say "postgres: initdb $pgdata"
+    mkdir -p "$pgdata"
+    [ "$(id -u)" = 0 ] && chown postgres "$pgdata"
+    as_pg "$pgbin/initdb" -D "$pgdata" -U "$(pg_superuser)" -E UTF8 --locale=C \
+      --auth-local=peer --auth-host=scram-sha-256 >"$logs/initdb.log" 2>&1 \
+      || die "postgres: initdb failed (see $logs/initdb.log)"
+    cat >> "$pgdata/postgresql.conf" <<CONF
+# --- chorus embedded cluster ---
+listen_addresses = '127.0.0.1'
+port = $pg_port
+unix_socket_directories = '$run'
+max_connections = 200
+shared_buffers = 256MB
+log_min_messages = warning
+CONF
+  fi
+  if pg_running; then
+    say "postgres: running (127.0.0.1:$pg_port)"
+  else
+    port_open "$pg_port" && die "postgres: port 127.0.0.1:$pg_port is taken by another process; stop it or set CHORUS_EMBEDDED_PG_PORT"
+    as_pg "$pgbin/pg_ctl" -D "$pgdata" -l "$logs/postgres.log" -w -t 60 start >/dev/null \
+      || die "postgres: did not start (see $logs/postgres.log)"
+    say "postgres: started (127.0.0.1:$pg_port)"
+  fi
+  # Role and database `chorus`, with a random password kept in a pgpass file (libpq's passfile).
+  local pw_file="$secrets/pgpass"
+  if [ ! -s "$pw_file" ]; then
+    local pw; pw=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')
+    printf '127.0.0.1:%s:*:chorus:%s\n127.0.0.1:%s:*:chorus_billing:%s\n' "$pg_port" "$pw" "$pg_port" "$pw" > "$pw_file.tmp"
+    chmod 600 "$pw_file.tmp"; mv "$pw_file.tmp" "$pw_file"
+  fi
+  local pw; pw=$(head -1 "$pw_file" | cut -d: -f5)
+  pg_psql -d postgres -v pw="$pw" <<'SQL'
+SELECT format('CREATE ROLE chorus LOGIN PASSWORD %L', :'pw') WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'chorus') \gexec
+SELECT format('ALTER ROLE chorus PASSWORD %L', :'pw') \gexec
+SELECT 'CREATE DATABASE chorus OWNER chorus' WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'chorus') \gexec
+SQL
+}
+
+pg_down() {
+  if pg_running; then
+    as_pg "$pgbin/pg_ctl" -D "$pgdata" -m fast -w -t 60 stop >/dev/null
+    say "postgres: stopped"
+  fi
+}
+
+# --- commands -----------------------------------------------------------------------------------
+status() {
+  local ok=0
+  if [ -n "${CHORUS_KAFKA_BROKERS:-}" ]; then say "kafka: external ($CHORUS_KAFKA_BROKERS)"
+  elif kafka_pid >/dev/null; then say "kafka: up (pid $(kafka_pid), 127.0.0.1:$kafka_port)"
+  else say "kafka: down"; ok=1; fi
+  if [ -n "${CHORUS_DATABASE_URL:-}" ]; then say "postgres: external"
+  elif pg_running; then say "postgres: up (127.0.0.1:$pg_port, data $pgdata)"
+  else say "postgres: down"; ok=1; fi
+  return $ok
+}
+
+case "${1:-}" in
+  up) kafka_up; pg_up ;;
+  down) kafka_down; pg_down ;;
+  status) status ;;
+  *) echo "usage: scripts/stack.sh up|down|status" >&2; exit 2 ;;
+esac
