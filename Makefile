@@ -1,0 +1,42 @@
+# Chorus: the two commands a newcomer needs are `make demo` and `make test`.
+SHELL := /bin/bash
+ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+export CHORUS_HOME := $(ROOT)
+export PKG_CONFIG_PATH := $(ROOT)/.deps/pkgconfig$(if $(PKG_CONFIG_PATH),:$(PKG_CONFIG_PATH))
+SWIFT ?= swift
+# Parallel test execution is on by default in Swift Testing; tests use unique topics and tables.
+SWIFT_TEST_FLAGS ?=
+
+.PHONY: setup build release up down status test demo clean distclean
+
+setup: ## Install system and project-local dependencies (idempotent, seconds when done).
+	@scripts/setup.sh
+
+build: setup ## Debug build of every target.
+	@$(SWIFT) build
+
+release: setup ## Optimized build (services, benchmarks).
+	@$(SWIFT) build -c release
+
+up: build ## Start the embedded broker + PostgreSQL, create topics, apply migrations.
+	@bin/chorus up
+
+down: ## Stop everything `up` started.
+	@bin/chorus down
+
+status:
+	@bin/chorus status
+
+test: setup ## Set up, start the stack, run every test.
+	@bin/chorus up
+	@$(SWIFT) build --build-tests
+	@$(SWIFT) test --skip-build $(SWIFT_TEST_FLAGS)
+
+demo: up ## Set up everything and run the main job on the embedded default.
+	@scripts/demo.sh
+
+clean:
+	@$(SWIFT) package clean
+
+distclean: down ## Remove build outputs, project-local dependencies and data.
+	@rm -rf .build .deps .data bench-results
