@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "HTTP", targets: ["HTTP"]),
         .library(name: "Llama", targets: ["Llama"]),
         .library(name: "ChorusRuntime", targets: ["ChorusRuntime"]),
+        .library(name: "Contracts", targets: ["Contracts"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
@@ -83,12 +84,16 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
             ],
             path: "Shared/ChorusRuntime"),
+        // Message contracts of every topic: pure Swift, no C.
+        .target(name: "Contracts", path: "Shared/Contracts"),
 
         // MARK: - Tests
         .testTarget(name: "KafkaTests", dependencies: ["Kafka"], path: "Tests/KafkaTests"),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres"], path: "Tests/PostgresTests"),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP"], path: "Tests/HTTPTests"),
         .testTarget(name: "LlamaTests", dependencies: ["Llama"], path: "Tests/LlamaTests"),
+        .testTarget(name: "ContractsTests", dependencies: ["Contracts"], path: "Tests/ContractsTests",
+                    resources: [.copy("Golden")]),
         .testTarget(
             name: "ChorusRuntimeTests", dependencies: ["ChorusRuntime"], path: "Tests/ChorusRuntimeTests"),
     ]
