@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "Llama", targets: ["Llama"]),
         .library(name: "ChorusRuntime", targets: ["ChorusRuntime"]),
         .library(name: "Contracts", targets: ["Contracts"]),
+        .library(name: "Catalog", targets: ["Catalog"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
@@ -86,6 +87,8 @@ let package = Package(
             path: "Shared/ChorusRuntime"),
         // Message contracts of every topic: pure Swift, no C.
         .target(name: "Contracts", path: "Shared/Contracts"),
+        // The model catalog and presets (config/models.yaml).
+        .target(name: "Catalog", dependencies: ["ChorusRuntime", "Contracts"], path: "Shared/Catalog"),
 
         // MARK: - Tests
         .testTarget(name: "KafkaTests", dependencies: ["Kafka"], path: "Tests/KafkaTests"),
@@ -94,6 +97,7 @@ let package = Package(
         .testTarget(name: "LlamaTests", dependencies: ["Llama"], path: "Tests/LlamaTests"),
         .testTarget(name: "ContractsTests", dependencies: ["Contracts"], path: "Tests/ContractsTests",
                     resources: [.copy("Golden")]),
+        .testTarget(name: "CatalogTests", dependencies: ["Catalog"], path: "Tests/CatalogTests"),
         .testTarget(
             name: "ChorusRuntimeTests", dependencies: ["ChorusRuntime"], path: "Tests/ChorusRuntimeTests"),
     ]

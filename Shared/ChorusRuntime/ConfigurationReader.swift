@@ -41,12 +41,12 @@ public struct ConfigurationReader: Sendable {
         self.root = try Self.parse(text, file: candidate)
     }
 
-    /// A reader over in-memory YAML, for tests.
-    public init(yaml: String, home: String = "/", environment: [String: String] = [:]) throws {
+    /// A reader over YAML text; `label` names it in errors (a file path, or `<yaml>`).
+    public init(yaml: String, label: String = "<yaml>", home: String = "/", environment: [String: String] = [:]) throws {
         self.home = home
-        self.file = "<yaml>"
+        self.file = label
         self.environment = environment
-        self.root = try Self.parse(yaml, file: "<yaml>")
+        self.root = try Self.parse(yaml, file: label)
     }
 
     // MARK: - Typed settings
