@@ -90,6 +90,9 @@ let package = Package(
         // The model catalog and presets (config/models.yaml).
         .target(name: "Catalog", dependencies: ["ChorusRuntime", "Contracts"], path: "Shared/Catalog"),
 
+        // MARK: - Services (each: a library with the stage's logic, and a thin executable)
+        .target(name: "Judge", dependencies: ["Contracts"], path: "Services/Judge/Library"),
+
         // MARK: - Tests
         .testTarget(name: "KafkaTests", dependencies: ["Kafka"], path: "Tests/KafkaTests"),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres"], path: "Tests/PostgresTests"),
@@ -97,6 +100,7 @@ let package = Package(
         .testTarget(name: "LlamaTests", dependencies: ["Llama"], path: "Tests/LlamaTests"),
         .testTarget(name: "ContractsTests", dependencies: ["Contracts"], path: "Tests/ContractsTests",
                     resources: [.copy("Golden")]),
+        .testTarget(name: "JudgeTests", dependencies: ["Judge"], path: "Tests/JudgeTests"),
         .testTarget(name: "CatalogTests", dependencies: ["Catalog"], path: "Tests/CatalogTests"),
         .testTarget(
             name: "ChorusRuntimeTests", dependencies: ["ChorusRuntime"], path: "Tests/ChorusRuntimeTests"),
