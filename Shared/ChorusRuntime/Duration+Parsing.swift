@@ -12,7 +12,7 @@ extension Duration {
     }
 
     /// Whole milliseconds, rounded down (for C APIs that take them).
-    public var milliseconds: Int64 {
+    public var wholeMilliseconds: Int64 {
         let (seconds, attoseconds) = components
         return seconds * 1000 + attoseconds / 1_000_000_000_000_000
     }

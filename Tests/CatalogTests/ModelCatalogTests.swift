@@ -74,3 +74,30 @@ import Testing
         #expect(n.ggufPath == "/abs/n.gguf")
     }
 }
+
+@Suite struct PricingTests {
+    @Test func tokensArePricedExactly() {
+        let price = TokenPrice(
+            inputPerMillion: Money(decimal: "0.15")!, cachedInputPerMillion: Money(decimal: "0.075")!,
+            outputPerMillion: Money(decimal: "0.60")!)
+        // The example: 1,234,567 input tokens at $0.15 per 1M = $0.18518505 exactly.
+        #expect(Pricing.cost(of: TokenUsage(promptTokens: 1_234_567), at: price).description == "0.18518505")
+        // Cached tokens are billed at the cached rate, the rest at the input rate.
+        #expect(
+            Pricing.cost(of: TokenUsage(promptTokens: 1_000_000, completionTokens: 1_000_000, cachedPromptTokens: 400_000), at: price)
+                .description == "0.72")  // 0.6 × 0.15 + 0.4 × 0.075 + 0.60
+        // Sub-nano remainders round half up: 1 token at $0.0000005/M = 0.0000000000005 → 0.
+        let tiny = TokenPrice(inputPerMillion: Money(nanos: 500), cachedInputPerMillion: .zero, outputPerMillion: .zero)
+        #expect(Pricing.cost(of: TokenUsage(promptTokens: 1_000), at: tiny) == Money(nanos: 1))  // 0.5 → 1
+        #expect(Pricing.cost(of: TokenUsage(promptTokens: 999), at: tiny) == Money(nanos: 0))  // 0.4995 → 0
+    }
+
+    @Test func deviceSecondsArePricedExactly() {
+        let perSecond = Money(decimal: "0.001097")!  // an H100 GPU-second, as Modal prices it
+        #expect(Pricing.cost(deviceNanos: 1_000_000_000, pricePerSecond: perSecond) == perSecond)
+        // 41.25 ms × $0.001097/s = $0.00004525125 → 45251 nano-dollars (0.25 rounds down).
+        #expect(Pricing.cost(deviceNanos: 41_250_000, pricePerSecond: perSecond) == Money(nanos: 45_251))
+        // A day of device time at a high price does not overflow.
+        #expect(Pricing.cost(deviceNanos: 86_400_000_000_000, pricePerSecond: Money(decimal: "5")!) == Money(decimal: "432000"))
+    }
+}
