@@ -91,6 +91,7 @@ let package = Package(
         .target(name: "Catalog", dependencies: ["ChorusRuntime", "Contracts"], path: "Shared/Catalog"),
 
         // MARK: - Services (each: a library with the stage's logic, and a thin executable)
+        .target(name: "Ingest", dependencies: ["Contracts", "Catalog"], path: "Services/Ingest/Library"),
         .target(name: "Judge", dependencies: ["Contracts"], path: "Services/Judge/Library"),
 
         // MARK: - Tests
@@ -100,6 +101,7 @@ let package = Package(
         .testTarget(name: "LlamaTests", dependencies: ["Llama"], path: "Tests/LlamaTests"),
         .testTarget(name: "ContractsTests", dependencies: ["Contracts"], path: "Tests/ContractsTests",
                     resources: [.copy("Golden")]),
+        .testTarget(name: "IngestTests", dependencies: ["Ingest"], path: "Tests/IngestTests"),
         .testTarget(name: "JudgeTests", dependencies: ["Judge"], path: "Tests/JudgeTests"),
         .testTarget(name: "CatalogTests", dependencies: ["Catalog"], path: "Tests/CatalogTests"),
         .testTarget(
