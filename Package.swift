@@ -93,6 +93,9 @@ let package = Package(
         // MARK: - Services (each: a library with the stage's logic, and a thin executable)
         .target(name: "Ingest", dependencies: ["Contracts", "Catalog"], path: "Services/Ingest/Library"),
         .target(name: "Judge", dependencies: ["Contracts"], path: "Services/Judge/Library"),
+        .target(
+            name: "ProviderWorker", dependencies: ["Contracts", "Catalog", "ChorusRuntime"],
+            path: "Services/ProviderWorker/Library"),
 
         // MARK: - Tests
         .testTarget(name: "KafkaTests", dependencies: ["Kafka"], path: "Tests/KafkaTests"),
@@ -102,6 +105,7 @@ let package = Package(
         .testTarget(name: "ContractsTests", dependencies: ["Contracts"], path: "Tests/ContractsTests",
                     resources: [.copy("Golden")]),
         .testTarget(name: "IngestTests", dependencies: ["Ingest"], path: "Tests/IngestTests"),
+        .testTarget(name: "ProviderWorkerTests", dependencies: ["ProviderWorker"], path: "Tests/ProviderWorkerTests"),
         .testTarget(name: "JudgeTests", dependencies: ["Judge"], path: "Tests/JudgeTests"),
         .testTarget(name: "CatalogTests", dependencies: ["Catalog"], path: "Tests/CatalogTests"),
         .testTarget(

@@ -78,6 +78,16 @@ public struct ProviderConfig: Sendable, Hashable {
     public var timeout: Duration
     /// Retries on 429/5xx/timeouts before failing over to the next provider.
     public var maxRetries: Int
+
+    public init(name: String, kind: ProviderKind, baseURL: String, apiKeyEnvironment: String?, maxConcurrency: Int, timeout: Duration, maxRetries: Int) {
+        self.name = name
+        self.kind = kind
+        self.baseURL = baseURL
+        self.apiKeyEnvironment = apiKeyEnvironment
+        self.maxConcurrency = maxConcurrency
+        self.timeout = timeout
+        self.maxRetries = maxRetries
+    }
 }
 
 /// Where a model runs.
@@ -94,6 +104,12 @@ public struct ProviderRoute: Sendable, Hashable {
     /// The provider's own name for the model.
     public var upstreamModel: String
     public var price: TokenPrice
+
+    public init(provider: String, upstreamModel: String, price: TokenPrice) {
+        self.provider = provider
+        self.upstreamModel = upstreamModel
+        self.price = price
+    }
 }
 
 /// Prices per million tokens, exact.
@@ -133,6 +149,17 @@ public struct LocalModel: Sendable, Hashable {
     public var minWarm: Int
     public var promptStyle: PromptStyle
     public var pricePerDeviceSecond: Money
+
+    public init(ggufPath: String, contextSize: Int, gpuLayers: Int, maxSequences: Int, idleWindow: Duration, minWarm: Int, promptStyle: PromptStyle, pricePerDeviceSecond: Money) {
+        self.ggufPath = ggufPath
+        self.contextSize = contextSize
+        self.gpuLayers = gpuLayers
+        self.maxSequences = maxSequences
+        self.idleWindow = idleWindow
+        self.minWarm = minWarm
+        self.promptStyle = promptStyle
+        self.pricePerDeviceSecond = pricePerDeviceSecond
+    }
 }
 
 /// A named pool.
@@ -141,6 +168,13 @@ public struct Preset: Sendable, Hashable {
     public var pool: [String]
     public var judge: String?
     public var mode: FusionMode?
+
+    public init(name: String, pool: [String], judge: String?, mode: FusionMode?) {
+        self.name = name
+        self.pool = pool
+        self.judge = judge
+        self.mode = mode
+    }
 }
 
 /// A catalog model.
@@ -160,6 +194,12 @@ public struct CatalogModel: Sendable, Hashable {
         case .remote(let routes): routes.map(\.provider)
         case .local: ["local"]
         }
+    }
+
+    public init(id: String, placement: ModelPlacement, family: String?) {
+        self.id = id
+        self.placement = placement
+        self.family = family
     }
 }
 
