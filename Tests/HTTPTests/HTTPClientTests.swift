@@ -229,7 +229,8 @@ struct HTTPClientTests {
             let outcome = await withTaskGroup(of: Result<HTTPResponse, any Error>.self) { group in
                 group.addTask {
                     do {
-                        return .success(try await client.execute(HTTPRequest(url: "\(server.baseURL)/slow?ms=5000")))
+                        // Far longer than any scheduling delay, so only cancellation can end it in time.
+                        return .success(try await client.execute(HTTPRequest(url: "\(server.baseURL)/slow?ms=60000")))
                     } catch {
                         return .failure(error)
                     }

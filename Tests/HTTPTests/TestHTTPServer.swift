@@ -8,9 +8,9 @@ import Glibc
 /// A minimal loopback HTTP/1.1 server for the client tests: POSIX sockets, one thread per connection,
 /// keep-alive, Content-Length and chunked responses. It stands in for an LLM provider's API.
 ///
-/// Routes: `/echo` (body back, plus `X-Echo-*` headers describing the request), `/slow?ms=N`,
-/// `/status/N` (429 carries `Retry-After: 2`), `/chunked`, `/sse` (events split across chunks, with small
-/// delays), `/sse-cut` (closes mid-stream).
+/// Routes: `/echo` (body back, plus `X-Echo-*` headers describing the request), `/slow?ms=N` (answers
+/// after N ms unless the client hangs up first), `/status/N` (429 carries `Retry-After: 2`), `/chunked`,
+/// `/sse` (events split across chunks, with small delays), `/sse-cut` (closes mid-stream).
 final class TestHTTPServer: Sendable {
     let port: Int
     private let listenSocket: Int32
@@ -213,8 +213,11 @@ final class TestHTTPServer: Sendable {
             headers.append(("X-Multi", "b"))
             return sendResponse(fd, status: 200, headers: headers, body: request.body)
         case "/slow":
-            let milliseconds = Int(request.query["ms"] ?? "0") ?? 0
-            usleep(UInt32(milliseconds) * 1000)
+            // Waits for the delay, or until the client hangs up (a timed-out or cancelled request), so a
+            // long delay leaves no thread sleeping behind the test.
+            let milliseconds = Int32(request.query["ms"] ?? "0") ?? 0
+            var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&poller, 1, milliseconds) == 0 else { return false }
             return sendResponse(fd, status: 200, headers: [], body: Array("slow".utf8))
         case "/chunked":
             return sendChunked(fd, contentType: "text/plain", pieces: ["hello, ", "chunked ", "world"], cut: false)
