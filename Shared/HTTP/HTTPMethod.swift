@@ -10,13 +10,21 @@ public struct HTTPMethod: Sendable, Hashable, CustomStringConvertible {
         self.rawValue = rawValue
     }
 
+    /// `GET`
     public static let get = HTTPMethod("GET")
+    /// `HEAD`
     public static let head = HTTPMethod("HEAD")
+    /// `POST`
     public static let post = HTTPMethod("POST")
+    /// `PUT`
     public static let put = HTTPMethod("PUT")
+    /// `PATCH`
     public static let patch = HTTPMethod("PATCH")
+    /// `DELETE`
     public static let delete = HTTPMethod("DELETE")
+    /// `OPTIONS`
     public static let options = HTTPMethod("OPTIONS")
 
+    /// The method token.
     public var description: String { rawValue }
 }
