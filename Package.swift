@@ -94,7 +94,7 @@ let package = Package(
         .target(name: "Ingest", dependencies: ["Contracts", "Catalog"], path: "Services/Ingest/Library"),
         .target(name: "Judge", dependencies: ["Contracts"], path: "Services/Judge/Library"),
         .target(
-            name: "ProviderWorker", dependencies: ["Contracts", "Catalog", "ChorusRuntime"],
+            name: "ProviderWorker", dependencies: ["Contracts", "Catalog", "ChorusRuntime", "HTTP"],
             path: "Services/ProviderWorker/Library"),
 
         // MARK: - Tests
