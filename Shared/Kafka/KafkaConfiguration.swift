@@ -48,11 +48,10 @@ public struct KafkaProducerConfiguration: Sendable {
     public var client: KafkaClientConfiguration
     /// How long librdkafka waits for more messages to batch into one request (`linger.ms`).
     ///
-    /// Default 0: a lone message goes out at once (measured against Tansu on the loaded 2-core dev
-    /// host: produce→consume median 1.6 ms at 0, 3.3 ms at 1 ms). Under load librdkafka still batches
-    /// what accumulates while earlier requests are in flight.
-    /// - Important: For bulk producers, 1 ms roughly doubled throughput in the same measurement
-    ///   (64 concurrent senders: ~4,200 acknowledged sends/s at 0, ~9,000/s at 1 ms).
+    /// Default 0: a lone message goes out at once (against Tansu, 1 ms of linger added 0.6–1.7 ms to
+    /// the produce→consume median). Under load librdkafka still batches what accumulates while
+    /// earlier requests are in flight; with 64 concurrent senders on the loaded 2-core dev host,
+    /// throughput at 0 and at 1 ms was within run-to-run noise (4,200–9,000 acknowledged sends/s).
     public var linger: Duration
     /// How long librdkafka keeps retrying a message before reporting it failed
     /// (`message.timeout.ms`). Default 30 s.
@@ -129,10 +128,10 @@ public struct KafkaConsumerConfiguration: Sendable {
     ///
     /// Tansu does not answer a waiting fetch early when data arrives, so a message produced into an
     /// idle partition waits for the current fetch to expire: latency grows with this value. Measured
-    /// produce→consume medians against Tansu: 1.6–2 ms at 1 ms, 2.2–2.9 ms at 2 ms, 3.3–4 ms at 5 ms,
-    /// 4–6.6 ms at 10 ms, 252 ms at librdkafka's default of 500 ms.
+    /// produce→consume medians against Tansu on a quiet host (librdkafka 2.16): 2.0 ms at 1 ms,
+    /// 2.9 ms at 2 ms, 4.1 ms at 5 ms, 6.6 ms at 10 ms, 252 ms at librdkafka's default of 500 ms.
     /// - Important: Each idle consumer sends a fetch per wait period; at 1 ms that is ~500 fetches/s,
-    ///   costing Tansu ~15% of a core per idle consumer (~8% at 5 ms). Raise this where CPU matters
+    ///   costing Tansu ~17% of a core per idle consumer (~15% at 2 ms, ~8% at 5 ms). Raise this where CPU matters
     ///   more than latency.
     public var fetchWaitMax: Duration
     /// Where a group without committed offsets starts. Default ``KafkaAutoOffsetReset/earliest``.
