@@ -79,6 +79,7 @@ let package = Package(
         .target(
             name: "ChorusRuntime",
             dependencies: [
+                "Kafka", "Contracts",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -109,6 +110,6 @@ let package = Package(
         .testTarget(name: "JudgeTests", dependencies: ["Judge"], path: "Tests/JudgeTests"),
         .testTarget(name: "CatalogTests", dependencies: ["Catalog"], path: "Tests/CatalogTests"),
         .testTarget(
-            name: "ChorusRuntimeTests", dependencies: ["ChorusRuntime"], path: "Tests/ChorusRuntimeTests"),
+            name: "ChorusRuntimeTests", dependencies: ["ChorusRuntime", "Kafka"], path: "Tests/ChorusRuntimeTests"),
     ]
 )

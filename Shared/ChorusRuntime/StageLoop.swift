@@ -1,0 +1,196 @@
+import Contracts
+import Kafka
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// A failure that says what to do with the message that caused it.
+public struct StageFailure: Error, Sendable, CustomStringConvertible {
+    /// `poison`: the message can never be processed (bad bytes, an impossible request): dead-letter it now.
+    /// `transient`: the world is unwell (database restarting, broker away): try again, without limit.
+    /// `unknown`: anything else: a bounded number of attempts, then dead-letter.
+    public enum Kind: Sendable { case poison, transient, unknown }
+
+    public var kind: Kind
+    public var code: String
+    public var reason: String
+
+    public static func poison(_ code: String, _ reason: String) -> StageFailure {
+        StageFailure(kind: .poison, code: code, reason: reason)
+    }
+
+    public static func transient(_ code: String, _ reason: String) -> StageFailure {
+        StageFailure(kind: .transient, code: code, reason: reason)
+    }
+
+    public var description: String { "\(code): \(reason)" }
+}
+
+/// Errors from the infrastructure that say whether they will pass on their own.
+public protocol TransientError: Error {
+    var isTransient: Bool { get }
+}
+
+extension KafkaError: TransientError {
+    public var isTransient: Bool { isRetriable || code == .timedOut }
+}
+
+/// One stage's consume → process → mark-processed loop.
+///
+/// - Messages with the same key are processed one at a time, in offset order (all of a request's
+///   messages share its id as key, so a request's plan is handled before its responses); messages
+///   with different keys run concurrently, at most `maxInFlight` at once.
+/// - A message is marked processed only after its handler returned (its effects are committed) or
+///   it was dead-lettered, so a crash redelivers it: handlers must be idempotent.
+/// - Transient failures are retried with backoff for as long as it takes; other failures get
+///   `maxAttempts`, then the message goes to `chorus.deadletters` with its origin and the reason, and
+///   its partition keeps flowing.
+/// - On graceful shutdown it stops taking messages and finishes those in flight.
+public final class StageLoop: Service, Sendable {
+    public typealias Handler = @Sendable (KafkaMessage) async throws -> Void
+
+    private let name: String
+    private let consumer: KafkaConsumer
+    private let producer: KafkaProducer
+    private let handler: Handler
+    private let slots: AsyncSemaphore
+    private let maxAttempts: Int
+    private let logger: Logger
+    private let queues = Mutex(KeyedQueues())
+
+    public init(
+        name: String, consumer: KafkaConsumer, producer: KafkaProducer, maxInFlight: Int = 256, maxAttempts: Int = 3,
+        logger: Logger, handler: @escaping Handler
+    ) {
+        self.name = name
+        self.consumer = consumer
+        self.producer = producer
+        self.handler = handler
+        self.slots = AsyncSemaphore(limit: maxInFlight)
+        self.maxAttempts = maxAttempts
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        try await withThrowingDiscardingTaskGroup { group in
+            for try await message in consumer.messages.cancelOnGracefulShutdown() {
+                try await slots.acquire()
+                let start = queues.withLock { $0.enqueue(message) }
+                guard start else { continue }
+                group.addTask {
+                    var next: KafkaMessage? = message
+                    while let current = next {
+                        await self.process(current)
+                        self.slots.release()
+                        next = self.queues.withLock { $0.finish(current) }
+                    }
+                }
+            }
+        }
+    }
+
+    private func process(_ message: KafkaMessage) async {
+        var attempt = 1
+        var transientWaits = 0
+        while true {
+            do {
+                try await handler(message)
+                consumer.markProcessed(message)
+                return
+            } catch {
+                let failure = classify(error)
+                if failure.kind == .transient && !Task.isCancelled {
+                    transientWaits += 1
+                    // Capped backoff: a database restart should delay, never drop.
+                    let wait = RetryPolicy(maxAttempts: Int.max, baseDelay: .milliseconds(50), maxDelay: .seconds(2))
+                        .delay(afterAttempt: min(transientWaits, 10), random: Double.random(in: 0.5..<1))!
+                    if transientWaits == 1 || transientWaits % 20 == 0 {
+                        logger.warning("transient failure; retrying", metadata: metadata(message, failure))
+                    }
+                    try? await Task.sleep(for: wait)
+                    continue
+                }
+                if failure.kind == .poison || attempt >= maxAttempts {
+                    await deadLetter(message, failure)
+                    consumer.markProcessed(message)
+                    return
+                }
+                attempt += 1
+                try? await Task.sleep(for: .milliseconds(20 * attempt))
+            }
+        }
+    }
+
+    private func classify(_ error: any Error) -> StageFailure {
+        if let failure = error as? StageFailure { return failure }
+        if let transient = error as? TransientError, transient.isTransient {
+            return .transient("transient", ServiceMain.describe(error))
+        }
+        return StageFailure(kind: .unknown, code: "processing_failed", reason: ServiceMain.describe(error))
+    }
+
+    /// Publishes the original bytes with their origin and the reason; retries until delivered.
+    private func deadLetter(_ message: KafkaMessage, _ failure: StageFailure) async {
+        logger.error("dead-lettered", metadata: metadata(message, failure))
+        let headers = [
+            KafkaHeader(name: Headers.originTopic, value: Array(message.topic.utf8)),
+            KafkaHeader(name: Headers.originPartition, value: Array(String(message.partition).utf8)),
+            KafkaHeader(name: Headers.originOffset, value: Array(String(message.offset).utf8)),
+            KafkaHeader(name: Headers.errorCode, value: Array(failure.code.utf8)),
+            KafkaHeader(name: Headers.errorReason, value: Array(String(failure.reason.prefix(1000)).utf8)),
+            KafkaHeader(name: Headers.failedService, value: Array(name.utf8)),
+        ]
+        var waits = 0
+        while true {
+            do {
+                _ = try await producer.send(topic: Topics.deadLetters, key: message.key, value: message.value, headers: headers)
+                return
+            } catch {
+                waits += 1
+                if waits == 1 || waits % 20 == 0 {
+                    logger.warning("cannot publish a dead letter yet; retrying", metadata: [LogKey.error: "\(ServiceMain.describe(error))"])
+                }
+                try? await Task.sleep(for: .milliseconds(min(2000, 50 * waits)))
+            }
+        }
+    }
+
+    private func metadata(_ message: KafkaMessage, _ failure: StageFailure) -> Logger.Metadata {
+        [
+            LogKey.kafkaTopic: "\(message.topic)", LogKey.kafkaPartition: "\(message.partition)",
+            LogKey.kafkaOffset: "\(message.offset)", LogKey.error: "\(failure.description)",
+        ]
+    }
+}
+
+
+/// Per-key FIFO queues: which message may run now, and which runs next when one finishes.
+struct KeyedQueues: Sendable {
+    private var pending: [[UInt8]: [KafkaMessage]] = [:]
+
+    /// Whether `message` may start now; if not, it runs after the messages of its key before it.
+    mutating func enqueue(_ message: KafkaMessage) -> Bool {
+        guard let key = message.key else { return true }  // no key, no order to keep
+        if var queue = pending[key] {
+            queue.append(message)
+            pending[key] = queue
+            return false
+        }
+        pending[key] = []
+        return true
+    }
+
+    /// `message` finished: the next message of its key, if any.
+    mutating func finish(_ message: KafkaMessage) -> KafkaMessage? {
+        guard let key = message.key, var queue = pending[key] else { return nil }
+        guard !queue.isEmpty else {
+            pending[key] = nil
+            return nil
+        }
+        let next = queue.removeFirst()
+        pending[key] = queue
+        return next
+    }
+
+    var keysInProgress: Int { pending.count }
+}
