@@ -95,7 +95,8 @@ public struct PostgresBatchInsert: Sendable {
         case .doNothing:
             sql += " ON CONFLICT DO NOTHING"
         case .doNothingOn(let columns):
-            sql += " ON CONFLICT (" + columns.map(PostgresQuery.quoteIdentifier).joined(separator: ", ") + ") DO NOTHING"
+            let target = columns.map(PostgresQuery.quoteIdentifier).joined(separator: ", ")
+            sql += " ON CONFLICT (\(target)) DO NOTHING"
         }
         return sql
     }

@@ -22,7 +22,9 @@ import Synchronization
 ///     .first!.decode(Int64.self)
 /// ```
 public final class PostgresPool: Sendable {
-    typealias StateMachine = PostgresPoolStateMachine<CheckedContinuation<Int, any Error>, CheckedContinuation<Void, Never>>
+    typealias StateMachine = PostgresPoolStateMachine<
+        CheckedContinuation<Int, any Error>, CheckedContinuation<Void, Never>
+    >
 
     /// The configuration the pool was created with.
     public let configuration: PostgresConfiguration

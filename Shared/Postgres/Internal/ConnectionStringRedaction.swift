@@ -45,7 +45,8 @@ enum ConnectionStringRedaction {
 
     private static func passwordRanges(in conninfo: String) -> [Range<String.Index>] {
         for scheme in ["postgresql://", "postgres://"] where conninfo.hasPrefix(scheme) {
-            return urlPasswordRanges(in: conninfo, afterScheme: conninfo.index(conninfo.startIndex, offsetBy: scheme.count))
+            let afterScheme = conninfo.index(conninfo.startIndex, offsetBy: scheme.count)
+            return urlPasswordRanges(in: conninfo, afterScheme: afterScheme)
         }
         return keyValuePasswordRanges(in: conninfo)
     }

@@ -134,6 +134,30 @@ final class PQConnection {
         }
     }
 
+    // MARK: - Notifications
+
+    /// The connection's socket, for waiting until the server sends something.
+    var socket: Int32 {
+        PQsocket(self.handle)
+    }
+
+    /// Reads what the server sent without blocking; false when the connection is lost.
+    func consumeInput() -> Bool {
+        PQconsumeInput(self.handle) == 1 && self.isOpen
+    }
+
+    /// The next notification received, if any.
+    func nextNotification() -> PostgresNotification? {
+        guard let notify = PQnotifies(self.handle) else {
+            return nil
+        }
+        // PQnotifies hands over a PGnotify (and its strings, allocated with it) to free with PQfreemem.
+        defer { PQfreemem(notify) }
+        return PostgresNotification(
+            channel: String(cString: notify.pointee.relname), payload: String(cString: notify.pointee.extra),
+            senderPID: notify.pointee.be_pid)
+    }
+
     // MARK: - Statements
 
     /// Runs a query: over the simple query protocol when it has no parameters (several statements

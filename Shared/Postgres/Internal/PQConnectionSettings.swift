@@ -37,8 +37,8 @@ struct PQConnectionSettings: Sendable {
             while let keyword = option.pointee.keyword {
                 if String(cString: keyword) == "port", let value = option.pointee.val {
                     let port = String(cString: value)
-                    guard port.split(separator: ",", omittingEmptySubsequences: false).allSatisfy({ $0.isEmpty || UInt16($0) != nil })
-                    else {
+                    let ports = port.split(separator: ",", omittingEmptySubsequences: false)
+                    guard ports.allSatisfy({ $0.isEmpty || UInt16($0) != nil }) else {
                         throw self.invalidConfiguration("invalid port \"\(port)\"")
                     }
                 }

@@ -35,7 +35,8 @@ final class PQSession {
         }
         guard let connection = self.connection else {
             let connection = try PQConnection.connect(self.settings)
-            self.logger.debug("connected to PostgreSQL", metadata: [LogMetadataKey.backendPID: "\(connection.backendPID)"])
+            self.logger.debug(
+                "connected to PostgreSQL", metadata: [LogMetadataKey.backendPID: "\(connection.backendPID)"])
             self.connection = connection
             return connection
         }
