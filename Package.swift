@@ -12,6 +12,7 @@ let package = Package(
     name: "chorus",
     platforms: [.macOS(.v15)],
     products: [
+        .executable(name: "chorus", targets: ["ChorusCLI"]),
         .library(name: "Kafka", targets: ["Kafka"]),
         .library(name: "Postgres", targets: ["Postgres"]),
         .library(name: "HTTP", targets: ["HTTP"]),
@@ -79,7 +80,7 @@ let package = Package(
         .target(
             name: "ChorusRuntime",
             dependencies: [
-                "Kafka", "Contracts",
+                "Kafka", "Postgres", "Contracts",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -97,6 +98,15 @@ let package = Package(
         .target(
             name: "ProviderWorker", dependencies: ["Contracts", "Catalog", "ChorusRuntime", "HTTP"],
             path: "Services/ProviderWorker/Library"),
+
+        // The `chorus` command line.
+        .executableTarget(
+            name: "ChorusCLI",
+            dependencies: [
+                "ChorusRuntime", "Contracts", "Catalog", "Kafka", "Postgres",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Services/CLI"),
 
         // MARK: - Tests
         .testTarget(name: "KafkaTests", dependencies: ["Kafka"], path: "Tests/KafkaTests"),

@@ -1,4 +1,5 @@
 import Foundation
+import Kafka
 import Logging
 import ServiceLifecycle
 
@@ -61,7 +62,7 @@ public enum ServiceMain {
 
     /// One line for an error: its description for our error types, the type name otherwise.
     public static func describe(_ error: any Error) -> String {
-        let text = String(describing: error)
+        let text = (error as? KafkaError)?.message ?? String(describing: error)
         return text.split(whereSeparator: \.isNewline).joined(separator: " ")
     }
 }
