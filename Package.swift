@@ -13,6 +13,11 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "chorus", targets: ["ChorusCLI"]),
+        .executable(name: "ingest", targets: ["IngestMain"]),
+        .executable(name: "dispatcher", targets: ["DispatcherMain"]),
+        .executable(name: "provider-worker", targets: ["ProviderWorkerMain"]),
+        .executable(name: "judge", targets: ["JudgeMain"]),
+        .executable(name: "billing", targets: ["BillingMain"]),
         .library(name: "Kafka", targets: ["Kafka"]),
         .library(name: "Postgres", targets: ["Postgres"]),
         .library(name: "HTTP", targets: ["HTTP"]),
@@ -89,16 +94,30 @@ let package = Package(
             path: "Shared/ChorusRuntime"),
         // Message contracts of every topic: pure Swift, no C.
         .target(name: "Contracts", path: "Shared/Contracts"),
+        // The stored trail: PostgreSQL reads and writes of the pipeline tables shared by several stages.
+        .target(name: "Trail", dependencies: ["Contracts", "Postgres"], path: "Shared/Trail"),
         // The model catalog and presets (config/models.yaml).
         .target(name: "Catalog", dependencies: ["ChorusRuntime", "Contracts"], path: "Shared/Catalog"),
 
         // MARK: - Services (each: a library with the stage's logic, and a thin executable)
-        .target(name: "Ingest", dependencies: ["Contracts", "Catalog"], path: "Services/Ingest/Library"),
-        .target(name: "Judge", dependencies: ["Contracts"], path: "Services/Judge/Library"),
         .target(
-            name: "ProviderWorker", dependencies: ["Contracts", "Catalog", "ChorusRuntime", "HTTP"],
+            name: "Ingest", dependencies: ["Contracts", "Catalog", "ChorusRuntime", "Kafka", "Postgres", "Trail"],
+            path: "Services/Ingest/Library"),
+        .target(
+            name: "Dispatcher", dependencies: ["Contracts", "Catalog", "ChorusRuntime", "Kafka", "Trail"],
+            path: "Services/Dispatcher/Library"),
+        .target(name: "Judge", dependencies: ["Contracts", "Catalog", "ChorusRuntime", "Kafka", "Trail"], path: "Services/Judge/Library"),
+        .target(
+            name: "Billing", dependencies: ["Contracts", "ChorusRuntime", "Kafka", "Postgres"], path: "Services/Billing/Library"),
+        .target(
+            name: "ProviderWorker", dependencies: ["Contracts", "Catalog", "ChorusRuntime", "HTTP", "Kafka", "Trail"],
             path: "Services/ProviderWorker/Library"),
 
+        .executableTarget(name: "IngestMain", dependencies: ["Ingest", "ChorusRuntime", "Catalog", "Contracts", "HTTP"], path: "Services/Ingest/Main"),
+        .executableTarget(name: "DispatcherMain", dependencies: ["Dispatcher", "ChorusRuntime", "Catalog", "Contracts", "HTTP"], path: "Services/Dispatcher/Main"),
+        .executableTarget(name: "ProviderWorkerMain", dependencies: ["ProviderWorker", "ChorusRuntime", "Catalog", "Contracts", "HTTP"], path: "Services/ProviderWorker/Main"),
+        .executableTarget(name: "JudgeMain", dependencies: ["Judge", "ChorusRuntime", "Catalog", "Contracts", "HTTP"], path: "Services/Judge/Main"),
+        .executableTarget(name: "BillingMain", dependencies: ["Billing", "ChorusRuntime", "Catalog", "Contracts", "HTTP"], path: "Services/Billing/Main"),
         // The `chorus` command line.
         .executableTarget(
             name: "ChorusCLI",

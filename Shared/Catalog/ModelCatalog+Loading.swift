@@ -204,3 +204,10 @@ private struct Node {
         return amount
     }
 }
+
+extension ModelCatalog {
+    /// Loads the catalog named by `catalog.path` / `CHORUS_CATALOG_PATH` (default `config/models.yaml`).
+    public static func load(reader: ConfigurationReader) throws -> ModelCatalog {
+        try load(path: try reader.path("catalog.path", default: "config/models.yaml"), home: reader.home)
+    }
+}

@@ -29,3 +29,18 @@ public enum Pricing {
         return r * 2 >= divisor ? q + 1 : q
     }
 }
+
+extension ModelCatalog {
+    /// What one response cost: tokens at the answering provider's prices, or device time for a local
+    /// model. Zero for a model or provider the catalog no longer knows (never a guess).
+    public func cost(of response: ModelResponse) -> Money {
+        guard let model = models[response.model] else { return .zero }
+        switch model.placement {
+        case .local(let local):
+            return Pricing.cost(deviceNanos: response.deviceNanos ?? 0, pricePerSecond: local.pricePerDeviceSecond)
+        case .remote(let routes):
+            guard let route = routes.first(where: { $0.provider == response.provider }) else { return .zero }
+            return Pricing.cost(of: response.usage, at: route.price)
+        }
+    }
+}

@@ -47,7 +47,16 @@ extension KafkaError: TransientError {
 ///   its partition keeps flowing.
 /// - On graceful shutdown it stops taking messages and finishes those in flight.
 public final class StageLoop: Service, Sendable {
-    public typealias Handler = @Sendable (KafkaMessage) async throws -> Void
+    /// What became of a message once its handler returned.
+    public enum Completion: Sendable {
+        /// Its effects are committed: mark it processed now.
+        case done
+        /// Its effects are not final yet (the judge holds a request's messages until the request is
+        /// answered): the handler will call ``markProcessed(_:)`` itself.
+        case deferred
+    }
+
+    public typealias Handler = @Sendable (KafkaMessage) async throws -> Completion
 
     private let name: String
     private let consumer: KafkaConsumer
@@ -89,13 +98,17 @@ public final class StageLoop: Service, Sendable {
         }
     }
 
+    /// Marks a message whose handler returned ``Completion/deferred``.
+    public func markProcessed(_ message: KafkaMessage) {
+        consumer.markProcessed(message)
+    }
+
     private func process(_ message: KafkaMessage) async {
         var attempt = 1
         var transientWaits = 0
         while true {
             do {
-                try await handler(message)
-                consumer.markProcessed(message)
+                if try await handler(message) == .done { consumer.markProcessed(message) }
                 return
             } catch {
                 let failure = classify(error)

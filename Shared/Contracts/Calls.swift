@@ -46,6 +46,12 @@ public struct ModelCall: Sendable, Codable, Hashable {
         self.deadlineMs = deadlineMs
     }
 
+    /// `model:provider` → (`model`, `provider`): a pool entry may pin a provider.
+    public static func splitReference(_ reference: String) -> (model: String, provider: String?) {
+        let parts = reference.split(separator: ":", maxSplits: 1).map(String.init)
+        return (parts[0], parts.count == 2 ? parts[1] : nil)
+    }
+
     /// The canonical call id.
     public static func id(request: String, role: CallRole, round: Int, index: Int) -> String {
         "\(request)/\(role.rawValue)/\(round)/\(index)"

@@ -144,3 +144,19 @@ public struct FusionOptions: Sendable, Codable, Hashable {
         case maxCostUSD = "max_cost_usd"
     }
 }
+
+extension FusionRequest {
+    /// When the pool must have answered (milliseconds since 1970).
+    public var poolDeadlineMs: Int64 { acceptedAtMs + Int64(options.timeoutMs) }
+
+    /// The calls of the pool round, one per pool member, in pool order.
+    public func poolCalls() -> [ModelCall] {
+        pool.enumerated().map { index, reference in
+            let (model, provider) = ModelCall.splitReference(reference)
+            return ModelCall(
+                callID: ModelCall.id(request: id, role: .pool, round: 0, index: index), requestID: id, project: project,
+                role: .pool, round: 0, index: index, model: model, provider: provider, messages: messages,
+                maxTokens: options.maxTokens, temperature: options.temperature, deadlineMs: poolDeadlineMs)
+        }
+    }
+}

@@ -239,7 +239,7 @@ import Testing
 
     @Test func poolCallsCarryThePlanAndPinnedProviders() {
         let plan = Self.plan(mode: .bestOf, pool: ["gpt-4o-mini:openrouter", "m2"])
-        let calls = FusionState.poolCalls(for: plan)
+        let calls = plan.poolCalls()
         #expect(calls.map(\.callID) == ["req-1/pool/0/0", "req-1/pool/0/1"])
         #expect(calls[0].model == "gpt-4o-mini" && calls[0].provider == "openrouter")
         #expect(calls[1].provider == nil)

@@ -67,19 +67,6 @@ public struct FusionState: Sendable {
 
     public var isDone: Bool { phase == .done }
 
-    /// The calls of the pool round, which the dispatcher sends (the judge only records them).
-    public static func poolCalls(for plan: FusionRequest) -> [ModelCall] {
-        let deadline = plan.acceptedAtMs + Int64(plan.options.timeoutMs)
-        return plan.pool.enumerated().map { index, model in
-            let (id, provider) = splitReference(model)
-            return ModelCall(
-                callID: ModelCall.id(request: plan.id, role: .pool, round: 0, index: index), requestID: plan.id,
-                project: plan.project, role: .pool, round: 0, index: index, model: id, provider: provider,
-                messages: plan.messages, maxTokens: plan.options.maxTokens, temperature: plan.options.temperature,
-                deadlineMs: deadline)
-        }
-    }
-
     // MARK: - Events
 
     /// A model response arrived (a duplicate or a stray one changes nothing).
@@ -323,10 +310,8 @@ public struct FusionState: Sendable {
         Int(callID.split(separator: "/").last ?? "") ?? 0
     }
 
-    /// `model:provider` → (`model`, `provider`).
     static func splitReference(_ reference: String) -> (String, String?) {
-        let parts = reference.split(separator: ":", maxSplits: 1).map(String.init)
-        return (parts[0], parts.count == 2 ? parts[1] : nil)
+        ModelCall.splitReference(reference)
     }
 }
 

@@ -1,0 +1,112 @@
+import ChorusRuntime
+import Contracts
+import Foundation
+import Kafka
+import Logging
+import Postgres
+import Synchronization
+import Trail
+
+/// ingest: `chorus.requests` → validated requests on `chorus.accepted`, recorded in `requests`;
+/// bad requests answered `rejected`; undecodable bytes dead-lettered.
+public final class IngestStage: Sendable {
+    private let validator: RequestValidator
+    private let infrastructure: StageInfrastructure
+    private let projects = Mutex(ProjectCache())
+
+    public init(validator: RequestValidator, infrastructure: StageInfrastructure) {
+        self.validator = validator
+        self.infrastructure = infrastructure
+    }
+
+    private var database: PostgresPool { infrastructure.database }
+
+    public func handle(_ message: KafkaMessage) async throws -> StageLoop.Completion {
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        try await refreshProjectsIfStale()
+        var outcome = validate(message.value, now: now)
+        if case .rejected(_, _, let error) = outcome, error.code == "unknown_project" {
+            // A project created a moment ago: look again before refusing.
+            try await refreshProjects()
+            outcome = validate(message.value, now: now)
+        }
+        switch outcome {
+        case .undecodable(let reason):
+            throw StageFailure.poison("undecodable_request", reason)
+        case .rejected(let id, let project, let error):
+            let answer = Answer.rejected(id: id, project: project, error: error, latencyMs: 0)
+            try await TrailStore(database: database).recordAnswer(answer)
+            try await infrastructure.publish(answer, to: Topics.answers, key: id)
+        case .accepted(let request):
+            try await accept(request, message: message)
+        }
+        return .done
+    }
+
+    private func validate(_ bytes: [UInt8], now: Int64) -> RequestValidator.Outcome {
+        let known = projects.withLock { $0.ids }
+        return validator.validate(bytes, nowMs: now, projectExists: { known.contains($0) }, makeID: { "req-" + UUID().uuidString.lowercased() })
+    }
+
+    private func accept(_ request: FusionRequest, message: KafkaMessage) async throws {
+        var identity = request
+        identity.acceptedAtMs = 0
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        let canonical = String(decoding: try encoder.encode(identity), as: UTF8.self)
+        let options = String(decoding: try JSONEncoder().encode(request.options), as: UTF8.self)
+        let messages = String(decoding: try JSONEncoder().encode(request.messages), as: UTF8.self)
+        let traceParent = message.headers.first { $0.name == Headers.traceParent }?.value.map { String(decoding: $0, as: UTF8.self) }
+        let acceptedAt = Date(timeIntervalSince1970: Double(request.acceptedAtMs) / 1000)
+        let deadline = Date(timeIntervalSince1970: Double(request.poolDeadlineMs) / 1000)
+        let inserted = try await database.query("""
+            INSERT INTO requests (id, project_id, mode, preset, pool, judge, options, messages, content_hash, trace_parent, accepted_at, deadline_at)
+            VALUES (\(request.id), \(request.project), \(request.mode.rawValue), \(request.preset), string_to_array(\(request.pool.joined(separator: "\u{1F}")), chr(31)),
+                    \(request.judge), \(options)::jsonb, \(messages)::jsonb, sha256(convert_to(\(canonical), 'UTF8')), \(traceParent), \(acceptedAt), \(deadline))
+            ON CONFLICT (id) DO NOTHING
+            RETURNING id
+            """)
+        if inserted.isEmpty {
+            // The id is known: the same request again, or another one reusing its id.
+            let rows = try await database.query("""
+                SELECT r.content_hash = sha256(convert_to(\(canonical), 'UTF8')), a.payload::text
+                FROM requests r LEFT JOIN answers a ON a.request_id = r.id WHERE r.id = \(request.id)
+                """)
+            guard let row = rows.first else { return }
+            let (same, answer) = try row.decode((Bool, String?).self)
+            guard same else {
+                throw StageFailure.poison(
+                    "id_reused", "request id \(request.id) was already used for a request with different content")
+            }
+            // A repeat of a finished request gets its answer again; one still in flight gets nothing new.
+            if let answer {
+                _ = try await infrastructure.producer.send(
+                    topic: Topics.answers, key: Array(request.id.utf8), value: Array(answer.utf8))
+            }
+            return
+        }
+        var headers: [KafkaHeader] = []
+        if let traceParent { headers.append(KafkaHeader(name: Headers.traceParent, value: Array(traceParent.utf8))) }
+        try await infrastructure.publish(request, to: Topics.accepted, key: request.id, headers: headers)
+    }
+
+    private func refreshProjectsIfStale() async throws {
+        if projects.withLock({ $0.isStale }) { try await refreshProjects() }
+    }
+
+    private func refreshProjects() async throws {
+        let ids = try await database.query("SELECT id FROM projects").map { try $0.decode(String.self, at: 0) }
+        projects.withLock { $0 = ProjectCache(ids: Set(ids), loadedAt: ContinuousClock.now) }
+    }
+}
+
+/// Known project ids, re-read from PostgreSQL at most every few seconds (and on a miss).
+struct ProjectCache: Sendable {
+    var ids: Set<String> = []
+    var loadedAt: ContinuousClock.Instant?
+
+    var isStale: Bool {
+        guard let loadedAt else { return true }
+        return ContinuousClock.now - loadedAt > .seconds(5)
+    }
+}

@@ -1,0 +1,148 @@
+import Catalog
+import ChorusRuntime
+import Contracts
+import Foundation
+import Kafka
+import Logging
+import ServiceLifecycle
+import Synchronization
+import Trail
+
+/// judge: a request's plan and responses from `chorus.fusion` → judge and debate calls → one answer,
+/// recorded and published on `chorus.answers`.
+///
+/// A request's messages are held (not marked processed) until its answer is committed, so a crash
+/// replays them and the fusion is rebuilt; a request that already has an answer is skipped.
+public final class JudgeStage: Service, Sendable {
+    private struct Entry {
+        var state: FusionState?
+        /// Responses that arrived before the plan (not expected: they share a partition, but cheap to allow).
+        var early: [ModelResponse] = []
+        var messages: [KafkaMessage] = []
+    }
+
+    private let catalog: ModelCatalog
+    private let infrastructure: StageInfrastructure
+    private let consumer: KafkaConsumer
+    private let entries = Mutex<[String: Entry]>([:])
+    private let tickInterval: Duration
+    private var logger: Logger { infrastructure.logger }
+
+    public init(catalog: ModelCatalog, infrastructure: StageInfrastructure, consumer: KafkaConsumer, tickInterval: Duration = .milliseconds(50)) {
+        self.catalog = catalog
+        self.infrastructure = infrastructure
+        self.consumer = consumer
+        self.tickInterval = tickInterval
+    }
+
+    static func now() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+
+    public func handle(_ message: KafkaMessage) async throws -> StageLoop.Completion {
+        let event = try JSONCoding.decode(FusionEvent.self, from: message.value)
+        let id = event.requestID
+        let known = entries.withLock { $0[id] != nil }
+        if !known, try await TrailStore(database: infrastructure.database).storedAnswer(requestID: id) != nil {
+            return .done  // answered before (a replay after a crash or a straggler)
+        }
+        let now = Self.now()
+        let actions = entries.withLock { entries -> [FusionState.Action] in
+            var entry = entries[id] ?? Entry()
+            entry.messages.append(message)
+            var actions: [FusionState.Action] = []
+            switch event {
+            case .plan(let plan):
+                if entry.state == nil {
+                    var state = FusionState(plan: plan, phaseTimeout: .milliseconds(plan.options.timeoutMs), nowMs: now)
+                    for response in entry.early { actions += state.receive(response, nowMs: now) }
+                    entry.early = []
+                    entry.state = state
+                }
+            case .response(let response):
+                if var state = entry.state {
+                    actions = state.receive(response, nowMs: now)
+                    entry.state = state
+                } else {
+                    entry.early.append(response)
+                }
+            }
+            entries[id] = entry
+            return actions
+        }
+        await perform(actions, requestID: id)
+        return .deferred
+    }
+
+    /// Ticks every request whose phase deadline passed.
+    public func run() async throws {
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            try? await Task.sleep(for: tickInterval)
+            let now = Self.now()
+            let due = entries.withLock { entries -> [(String, [FusionState.Action])] in
+                var due: [(String, [FusionState.Action])] = []
+                for (id, entry) in entries {
+                    guard var state = entry.state, let deadline = state.deadlineMs, deadline <= now else { continue }
+                    let actions = state.tick(nowMs: now)
+                    entries[id]!.state = state
+                    if !actions.isEmpty { due.append((id, actions)) }
+                }
+                return due
+            }
+            for (id, actions) in due { await perform(actions, requestID: id) }
+        }
+    }
+
+    // MARK: - Effects
+
+    private func perform(_ actions: [FusionState.Action], requestID: String) async {
+        for action in actions {
+            switch action {
+            case .send(let calls):
+                let placed = calls.map { call in
+                    (call: call, target: (catalog.models[call.model]?.isLocal ?? false) ? CallTarget.local : .remote)
+                }
+                await persist("recording judge calls", requestID) {
+                    try await TrailStore(database: self.infrastructure.database).recordCalls(placed)
+                    for (call, target) in placed {
+                        try await self.infrastructure.publish(call, to: target.topic, key: call.requestID)
+                    }
+                }
+            case .finish(let outcome):
+                guard let plan = entries.withLock({ $0[requestID]?.state?.plan }) else { continue }
+                let answer = Answer(
+                    id: plan.id, project: plan.project, status: outcome.status, mode: plan.mode, answer: outcome.answer,
+                    candidates: outcome.candidates, verdict: outcome.verdict, usage: outcome.usage,
+                    costUSD: outcome.responses.reduce(Money.zero) { $0 + catalog.cost(of: $1) },
+                    latencyMs: outcome.latencyMs, error: outcome.error)
+                await persist("recording the answer", requestID) {
+                    try await TrailStore(database: self.infrastructure.database).recordAnswer(answer, rawVerdict: outcome.rawVerdict)
+                    try await self.infrastructure.publish(answer, to: Topics.answers, key: answer.id)
+                }
+                let held = entries.withLock { $0.removeValue(forKey: requestID)?.messages ?? [] }
+                for message in held { consumer.markProcessed(message) }
+                logger.info(
+                    "answered",
+                    metadata: [LogKey.requestID: "\(requestID)", "status": "\(answer.status.rawValue)", "latency_ms": "\(answer.latencyMs)"])
+            }
+        }
+    }
+
+    /// Retries an effect until it lands: the state machine has moved on and must not lose it.
+    private func persist(_ what: String, _ requestID: String, _ effect: () async throws -> Void) async {
+        var waits = 0
+        while true {
+            do {
+                try await effect()
+                return
+            } catch {
+                waits += 1
+                if waits == 1 || waits % 20 == 0 {
+                    logger.warning(
+                        "\(what) failed; retrying",
+                        metadata: [LogKey.requestID: "\(requestID)", LogKey.error: "\(ServiceMain.describe(error))"])
+                }
+                if Task.isCancelled { return }
+                try? await Task.sleep(for: .milliseconds(min(2000, 50 * waits)))
+            }
+        }
+    }
+}

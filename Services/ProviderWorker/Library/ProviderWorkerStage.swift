@@ -1,0 +1,40 @@
+import ChorusRuntime
+import Contracts
+import Foundation
+import Kafka
+import Trail
+
+/// provider-worker: a call on `chorus.calls.remote` → the remote provider → its response on
+/// `chorus.fusion` (recorded first) and one usage event per upstream attempt on `chorus.usage`.
+///
+/// A redelivered call whose response is already recorded is answered from the record: the provider
+/// is never paid twice for one call.
+public final class ProviderWorkerStage: Sendable {
+    private let caller: ProviderCaller
+    private let infrastructure: StageInfrastructure
+
+    public init(caller: ProviderCaller, infrastructure: StageInfrastructure) {
+        self.caller = caller
+        self.infrastructure = infrastructure
+    }
+
+    public func handle(_ message: KafkaMessage) async throws -> StageLoop.Completion {
+        let call = try JSONCoding.decode(ModelCall.self, from: message.value)
+        let trail = TrailStore(database: infrastructure.database)
+        if let stored = try await trail.storedResponse(callID: call.callID) {
+            try await infrastructure.publish(FusionEvent.response(stored), to: Topics.fusion, key: call.requestID)
+            return .done
+        }
+        let result = await caller.call(call)
+        try await trail.recordResponse(result.response)
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        for attempt in result.attempts {
+            let event = UsageEvent.attempt(
+                attempt.attempt, of: call, provider: attempt.provider, usage: attempt.usage, deviceNanos: 0,
+                billable: attempt.billable, atMs: now)
+            try await infrastructure.publish(event, to: Topics.usage, key: call.requestID)
+        }
+        try await infrastructure.publish(FusionEvent.response(result.response), to: Topics.fusion, key: call.requestID)
+        return .done
+    }
+}

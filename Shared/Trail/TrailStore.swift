@@ -1,0 +1,113 @@
+import Contracts
+import Foundation
+import Postgres
+
+/// Reads and writes of the stored trail (requests, calls, responses, judgments, answers) shared by
+/// several stages. Every write is idempotent: a redelivered message changes nothing.
+public struct TrailStore: Sendable {
+    public let database: PostgresPool
+
+    public init(database: PostgresPool) {
+        self.database = database
+    }
+
+    /// Records calls before they are published; returns how many were new.
+    @discardableResult
+    public func recordCalls(_ calls: [(call: ModelCall, target: CallTarget)]) async throws -> Int {
+        guard !calls.isEmpty else { return 0 }
+        var batch = PostgresBatchInsert(
+            table: "calls", columns: ["id", "request_id", "role", "round", "idx", "model", "provider", "target"],
+            onConflict: .doNothing)
+        for (call, target) in calls {
+            try batch.append([
+                call.callID, call.requestID, call.role.rawValue, call.round, call.index, call.model, call.provider,
+                target.rawValue,
+            ])
+        }
+        return try await database.insert(batch)
+    }
+
+    /// The response already recorded for a call (a redelivered call is answered from here, not re-run).
+    public func storedResponse(callID: String) async throws -> ModelResponse? {
+        let rows = try await database.query("""
+            SELECT r.request_id, c.role, c.round, c.idx, r.model, r.provider, r.content, r.error_code, r.error_message,
+                   r.finish_reason, r.latency_ms, r.prompt_tokens, r.completion_tokens, r.cached_prompt_tokens,
+                   r.device_nanos, r.cold_start, r.attempts
+            FROM responses r JOIN calls c ON c.id = r.call_id WHERE r.call_id = \(callID)
+            """)
+        guard let row = rows.first else { return nil }
+        let errorCode = try row.decode(String?.self, at: 7)
+        return ModelResponse(
+            callID: callID, requestID: try row.decode(String.self, at: 0),
+            role: CallRole(rawValue: try row.decode(String.self, at: 1)) ?? .pool, round: try row.decode(Int.self, at: 2),
+            index: try row.decode(Int.self, at: 3), model: try row.decode(String.self, at: 4),
+            provider: try row.decode(String?.self, at: 5), content: try row.decode(String?.self, at: 6),
+            error: errorCode.map { ErrorInfo(code: $0, message: (try? row.decode(String?.self, at: 8)) ?? "") },
+            finishReason: try row.decode(String?.self, at: 9), latencyMs: try row.decode(Int64.self, at: 10),
+            usage: TokenUsage(
+                promptTokens: try row.decode(Int.self, at: 11), completionTokens: try row.decode(Int.self, at: 12),
+                cachedPromptTokens: try row.decode(Int.self, at: 13)),
+            deviceNanos: try row.decode(Int64?.self, at: 14), coldStart: try row.decode(Bool?.self, at: 15),
+            attempts: try row.decode(Int.self, at: 16))
+    }
+
+    /// Records a worker's response (first write wins).
+    public func recordResponse(_ r: ModelResponse) async throws {
+        try await database.execute("""
+            INSERT INTO responses (call_id, request_id, model, provider, content, error_code, error_message, finish_reason,
+                                   latency_ms, prompt_tokens, completion_tokens, cached_prompt_tokens, device_nanos, cold_start, attempts)
+            VALUES (\(r.callID), \(r.requestID), \(r.model), \(r.provider), \(r.error == nil ? (r.content ?? "") : nil),
+                    \(r.error?.code), \(r.error?.message), \(r.finishReason), \(r.latencyMs), \(r.usage.promptTokens),
+                    \(r.usage.completionTokens), \(r.usage.cachedPromptTokens), \(r.deviceNanos), \(r.coldStart), \(r.attempts))
+            ON CONFLICT (call_id) DO NOTHING
+            """)
+    }
+
+    /// Records the answer (and the judgment, when there is one) in one transaction; first write wins.
+    /// Returns false when the request already had an answer.
+    @discardableResult
+    public func recordAnswer(_ answer: Answer, rawVerdict: String? = nil) async throws -> Bool {
+        let payload = String(decoding: try JSONEncoder().encode(answer), as: UTF8.self)
+        return try await database.transaction { connection in
+            let inserted = try await connection.execute("""
+                INSERT INTO answers (request_id, project_id, status, answer, error_code, error_message, latency_ms, payload)
+                VALUES (\(answer.id), \(answer.project), \(answer.status.rawValue), \(answer.answer), \(answer.error?.code),
+                        \(answer.error?.message), \(answer.latencyMs), \(payload)::jsonb)
+                ON CONFLICT (request_id) DO NOTHING
+                """)
+            if inserted == 1, let verdict = answer.verdict, answer.status != .rejected {
+                try await connection.execute("""
+                    INSERT INTO judgments (request_id, method, chosen, judge_model, rationale, raw_verdict)
+                    VALUES (\(answer.id), \(verdict.method), \(verdict.chosen), \(verdict.judgeModel), \(verdict.rationale), \(rawVerdict))
+                    ON CONFLICT (request_id) DO NOTHING
+                    """)
+            }
+            return inserted == 1
+        }
+    }
+
+    /// The published answer of a request, as JSON, if it has one.
+    public func storedAnswer(requestID: String) async throws -> String? {
+        try await database.query("SELECT payload::text FROM answers WHERE request_id = \(requestID)").first?.decode(String.self, at: 0)
+    }
+}
+
+/// Which worker topic a call goes to.
+public enum CallTarget: String, Sendable {
+    case remote, local
+
+    public var topic: String { self == .remote ? Topics.remoteCalls : Topics.localCalls }
+}
+
+extension UsageEvent {
+    /// The usage event of one attempt: its id is `<call id>#<attempt>`, the billing idempotency key.
+    public static func attempt(
+        _ attempt: Int, of call: ModelCall, provider: String, usage: TokenUsage, deviceNanos: Int64, billable: Bool,
+        atMs: Int64
+    ) -> UsageEvent {
+        UsageEvent(
+            eventID: "\(call.callID)#\(attempt)", requestID: call.requestID, project: call.project, callID: call.callID,
+            role: call.role, round: call.round, model: call.model, provider: provider, usage: usage, deviceNanos: deviceNanos,
+            billable: billable, occurredAtMs: atMs)
+    }
+}
