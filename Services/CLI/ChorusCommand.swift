@@ -12,7 +12,7 @@ struct ChorusCommand: AsyncParsableCommand {
         commandName: "chorus",
         abstract: "Fuse the answers of several LLMs into one.",
         discussion: "`bin/chorus up` and `bin/chorus down` start and stop the embedded stack.",
-        subcommands: [Init.self, Migrate.self, Status.self])
+        subcommands: [Init.self, Migrate.self, Status.self, Ask.self, Publish.self, Tail.self, RequestCommand.self])
 }
 
 /// What every subcommand needs: settings, a quiet logger, and one-line failures.
@@ -34,7 +34,13 @@ struct Environment {
 
 /// Runs `body`, turning any failure into `chorus: error: …` and exit status 1.
 func guarded(_ body: () async throws -> Void) async {
-    do { try await body() } catch { ServiceMain.fail("chorus", error) }
+    do {
+        try await body()
+    } catch let code as ExitCode {
+        exit(code.rawValue)
+    } catch {
+        ServiceMain.fail("chorus", error)
+    }
 }
 
 struct Init: AsyncParsableCommand {
