@@ -25,6 +25,7 @@ let package = Package(
         .library(name: "ChorusRuntime", targets: ["ChorusRuntime"]),
         .library(name: "Contracts", targets: ["Contracts"]),
         .library(name: "Catalog", targets: ["Catalog"]),
+        .executable(name: "provider-simulator", targets: ["ProviderSimulatorMain"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
@@ -32,6 +33,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.0"),
+        // Only the provider simulator (a test-support HTTP server) uses Hummingbird for now.
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.0"),
     ],
     targets: [
         // MARK: - C libraries
@@ -127,6 +130,26 @@ let package = Package(
             ],
             path: "Services/CLI"),
 
+        // MARK: - Test support
+        // An HTTP server speaking the OpenAI, Anthropic and Gemini APIs, standing in for remote
+        // providers in end-to-end, chaos and benchmark runs.
+        .target(
+            name: "ProviderSimulator",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Tests/Support/ProviderSimulator",
+            exclude: ["README.md"]),
+        .executableTarget(
+            name: "ProviderSimulatorMain",
+            dependencies: [
+                "ProviderSimulator", "ChorusRuntime",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Tests/Support/ProviderSimulatorMain"),
+
         // MARK: - Tests
         .testTarget(name: "KafkaTests", dependencies: ["Kafka"], path: "Tests/KafkaTests"),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres"], path: "Tests/PostgresTests"),
@@ -137,6 +160,10 @@ let package = Package(
         .testTarget(name: "IngestTests", dependencies: ["Ingest"], path: "Tests/IngestTests"),
         .testTarget(name: "ProviderWorkerTests", dependencies: ["ProviderWorker"], path: "Tests/ProviderWorkerTests"),
         .testTarget(name: "JudgeTests", dependencies: ["Judge"], path: "Tests/JudgeTests"),
+        .testTarget(
+            name: "ProviderSimulatorTests",
+            dependencies: ["ProviderSimulator", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/ProviderSimulatorTests"),
         .testTarget(name: "CatalogTests", dependencies: ["Catalog"], path: "Tests/CatalogTests"),
         .testTarget(
             name: "ChorusRuntimeTests", dependencies: ["ChorusRuntime", "Kafka"], path: "Tests/ChorusRuntimeTests"),
