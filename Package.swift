@@ -18,6 +18,7 @@ let package = Package(
         .executable(name: "provider-worker", targets: ["ProviderWorkerMain"]),
         .executable(name: "judge", targets: ["JudgeMain"]),
         .executable(name: "billing", targets: ["BillingMain"]),
+        .executable(name: "gpu-inference", targets: ["GPUInferenceMain"]),
         .library(name: "Kafka", targets: ["Kafka"]),
         .library(name: "Postgres", targets: ["Postgres"]),
         .library(name: "HTTP", targets: ["HTTP"]),
@@ -110,6 +111,10 @@ let package = Package(
             name: "Dispatcher", dependencies: ["Contracts", "Catalog", "ChorusRuntime", "Kafka", "Trail"],
             path: "Services/Dispatcher/Library"),
         .target(name: "Judge", dependencies: ["Contracts", "Catalog", "ChorusRuntime", "Kafka", "Trail"], path: "Services/Judge/Library"),
+        .target(
+            name: "GPUInference", dependencies: ["Contracts", "Catalog", "ChorusRuntime", "Kafka", "Trail", "Llama"],
+            path: "Services/GPUInference/Library"),
+        .executableTarget(name: "GPUInferenceMain", dependencies: ["GPUInference", "ChorusRuntime", "Catalog", "Contracts"], path: "Services/GPUInference/Main"),
         .target(
             name: "Billing", dependencies: ["Contracts", "ChorusRuntime", "Kafka", "Postgres"], path: "Services/Billing/Library"),
         .target(
