@@ -21,7 +21,7 @@ release: setup ## Optimized build (services, benchmarks).
 up: build ## Start the embedded broker + PostgreSQL, create topics, apply migrations.
 	@bin/chorus up
 
-down: ## Stop everything `up` started.
+down: ## Stop the services and the embedded stack.
 	@bin/chorus down
 
 status:

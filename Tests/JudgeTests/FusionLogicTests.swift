@@ -73,6 +73,18 @@ import Testing
         #expect(Consensus.normalize("3.14") == "3.14")
     }
 
+    @Test func finalAnswersAreExtractedFromShortAnswersOnly() {
+        #expect(Consensus.finalAnswer("The answer is 4.") == "4")
+        #expect(Consensus.finalAnswer("2 + 2 = 4") == "4")
+        #expect(Consensus.finalAnswer("Yes, 17 is prime.") == "yes")
+        #expect(Consensus.finalAnswer("No.") == "no")
+        #expect(Consensus.finalAnswer("Pi is about 3.14") == "3.14")
+        #expect(Consensus.finalAnswer("Paris") == "paris")
+        let long = "In 1889 the tower was built for the world fair and it remains the most visited paid monument with 7 million visitors"
+        #expect(Consensus.finalAnswer(long) == Consensus.normalize(long))
+        #expect(Consensus.vote(["The answer is 4.", "2 + 2 = 4", "5"]) == .majority(position: 0, votes: 2, of: 3))
+    }
+
     @Test func majorityAndTies() {
         #expect(Consensus.vote(["Yes", "no", "yes."]) == .majority(position: 0, votes: 2, of: 3))
         #expect(Consensus.vote(["a", "b"]) == .tie(positions: [0, 1], votes: 1))

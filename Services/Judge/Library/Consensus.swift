@@ -34,17 +34,31 @@ public enum Consensus {
         case tie(positions: [Int], votes: Int)
     }
 
-    /// Majority over normalized answers (self-consistency).
+    /// Majority over the answers' extracted final answers (self-consistency).
     public static func vote(_ texts: [String]) -> VoteOutcome {
         var counts: [String: (first: Int, votes: Int)] = [:]
         for (position, text) in texts.enumerated() {
-            let key = normalize(text)
+            let key = finalAnswer(text)
             counts[key, default: (position, 0)].votes += 1
         }
         let top = counts.values.map(\.votes).max() ?? 0
         let leaders = counts.values.filter { $0.votes == top }.map(\.first).sorted()
         if leaders.count == 1 { return .majority(position: leaders[0], votes: top, of: texts.count) }
         return .tie(positions: leaders, votes: top)
+    }
+
+    /// What a short answer answers, as self-consistency votes on it: the last number of a short
+    /// answer ("2 + 2 = 4" and "The answer is 4." both say 4), a leading yes or no, else the whole
+    /// normalized text. Long answers are compared whole: extraction would be a guess.
+    public static func finalAnswer(_ text: String) -> String {
+        let normalized = normalize(text)
+        let words = normalized.split(separator: " ")
+        guard words.count <= 12 else { return normalized }
+        if let first = words.first, first == "yes" || first == "no" { return String(first) }
+        if let number = words.last(where: { Double($0.trimmingCharacters(in: CharacterSet(charactersIn: "."))) != nil }) {
+            return String(number).trimmingCharacters(in: CharacterSet(charactersIn: "."))
+        }
+        return normalized
     }
 
     /// A short answer reduced to what it says: case, punctuation, Markdown emphasis and lead-ins
