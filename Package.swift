@@ -169,6 +169,11 @@ let package = Package(
             name: "ProviderSimulatorTests",
             dependencies: ["ProviderSimulator", .product(name: "Logging", package: "swift-log")],
             path: "Tests/ProviderSimulatorTests"),
+        // End to end: the six executables as processes (they must be built: `make test` builds everything).
+        .testTarget(
+            name: "PipelineTests",
+            dependencies: ["ProviderSimulator", "Contracts", "Kafka", "Postgres", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/PipelineTests"),
         .testTarget(name: "CatalogTests", dependencies: ["Catalog"], path: "Tests/CatalogTests"),
         .testTarget(
             name: "ChorusRuntimeTests", dependencies: ["ChorusRuntime", "Kafka"], path: "Tests/ChorusRuntimeTests"),

@@ -25,11 +25,11 @@ public struct StageInfrastructure: Sendable {
             name: name, reader: reader, kafka: kafka, producer: producer, database: database, logger: logger, fetchWait: fetchWait)
     }
 
-    /// A consumer in group `chorus-<group>` (one group per stage: instances share its partitions).
+    /// A consumer in group `<namespace>-<group>` (one group per stage: instances share its partitions).
     public func consumer(group: String, topics: [String]) throws -> KafkaConsumer {
         let id = "\(name)-\(ProcessInfo.processInfo.processIdentifier)"
         return try KafkaConsumer(
-            configuration: kafka.consumer(id: id, group: "chorus-\(group)", topics: topics, fetchWait: fetchWait), logger: logger)
+            configuration: kafka.consumer(id: id, group: Topics.current.group(group), topics: topics, fetchWait: fetchWait), logger: logger)
     }
 
     /// Publishes a value as JSON, keyed by request id.

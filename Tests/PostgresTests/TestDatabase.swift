@@ -3,10 +3,14 @@ import Postgres
 
 /// The real PostgreSQL the tests run against, and helpers to keep parallel tests apart.
 enum TestDatabase {
-    /// `CHORUS_TEST_DATABASE_URL`, else the local development database.
+    /// This checkout's root (the embedded stack keeps its password file under `.data/`).
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().path
+
+    /// `CHORUS_TEST_DATABASE_URL`, else this checkout's embedded database.
     static let url: String =
         ProcessInfo.processInfo.environment["CHORUS_TEST_DATABASE_URL"]
-        ?? "postgresql://chorus@127.0.0.1:5433/chorus?passfile=/work/main/.data/secrets/pgpass"
+        ?? "postgresql://chorus@127.0.0.1:5433/chorus?passfile=\(root)/.data/secrets/pgpass"
 
     /// A name no other test uses: `prefix_1a2b3c4d5e6f`.
     static func uniqueName(_ prefix: String) -> String {

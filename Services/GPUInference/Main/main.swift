@@ -8,12 +8,13 @@ await ServiceMain.run(name: "gpu-inference") { reader, logger in
     let host = LocalModelHost(
         catalog: catalog, threads: try reader.int("gpu_inference.threads", default: 2, range: 1...256), logger: logger)
     let missing = host.missingFiles()
-    for (model, path) in missing {
-        logger.warning("model file missing; its calls will fail", metadata: ["model": "\(model)", "path": "\(path)"])
-    }
     if !host.modelIDs.isEmpty && missing.count == host.modelIDs.count {
         throw ConfigurationError(
-            setting: "config/models.yaml", problem: "no local model file exists (first: \(missing[0].path)); run scripts/setup.sh")
+            setting: "models.\(missing[0].model).local.gguf",
+            problem: "\(missing[0].path) does not exist, nor does any other local model file; run scripts/setup.sh")
+    }
+    for (model, path) in missing {
+        logger.warning("models.\(model).local.gguf: \(path) does not exist; calls to \(model) will fail")
     }
     let infrastructure = try await StageInfrastructure.connect(name: "gpu-inference", reader: reader, logger: logger)
     let stage = GPUInferenceStage(host: host, infrastructure: infrastructure)

@@ -1,0 +1,160 @@
+import Contracts
+import Foundation
+import Kafka
+import Logging
+import Postgres
+import ProviderSimulator
+
+/// The six Chorus executables as real processes, in a private topic namespace, against the real
+/// broker and PostgreSQL, with the provider simulator standing in for remote providers.
+final class PipelineHarness: Sendable {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().path
+    static let services = ["ingest", "dispatcher", "provider-worker", "gpu-inference", "judge", "billing"]
+
+    let topics: TopicNames
+    let directory: String
+    let producer: KafkaProducer
+    let database: PostgresPool
+    let brokers: String
+    private let processes: [Process]
+
+    /// Starts the pipeline with a catalog whose `sim` provider is the simulator at `simulatorPort`.
+    init(simulatorPort: Int) async throws {
+        let namespace = "e2e-\(UUID().uuidString.prefix(8).lowercased())"
+        topics = TopicNames(namespace: namespace)
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("chorus-\(namespace)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let environment = ProcessInfo.processInfo.environment
+        brokers = environment["CHORUS_KAFKA_BROKERS"] ?? "127.0.0.1:9092"
+
+        let catalog = """
+            providers:
+              sim: {kind: openai, base_url: "http://127.0.0.1:\(simulatorPort)/v1", timeout: 10s, max_retries: 2}
+            models:
+              sim-a: {providers: [{provider: sim, upstream: sim-a, price: {input: "1", output: "2"}}]}
+              sim-b: {providers: [{provider: sim, upstream: sim-b, price: {input: "1", output: "2"}}]}
+              sim-judge: {providers: [{provider: sim, upstream: sim-judge, price: {input: "1", output: "2"}}]}
+              sim-flaky: {providers: [{provider: sim, upstream: sim-flaky, price: {input: "1", output: "2"}}]}
+              sim-hang: {providers: [{provider: sim, upstream: sim-hang, price: {input: "1", output: "2"}}]}
+              smollm2-135m: {local: {gguf: "\(Self.root)/.deps/models/smollm2-135m.gguf", prompt_style: chat, price_per_device_second: "0.000011"}}
+              gemma3-270m: {local: {gguf: "\(Self.root)/.deps/models/gemma3-270m.gguf", prompt_style: completion, price_per_device_second: "0.000011"}}
+            presets:
+              sims: {pool: [sim-a, sim-b], judge: sim-judge, mode: best-of}
+              local: {pool: [smollm2-135m, gemma3-270m], judge: smollm2-135m, mode: best-of}
+            default_preset: sims
+            """
+        let catalogPath = "\(directory)/models.yaml"
+        try catalog.write(toFile: catalogPath, atomically: true, encoding: .utf8)
+
+        // The test binary sits beside the service executables in the build folder.
+        let binaries = URL(fileURLWithPath: ProcessInfo.processInfo.arguments[0]).deletingLastPathComponent().path
+        var childEnvironment = environment
+        childEnvironment["CHORUS_HOME"] = Self.root
+        childEnvironment["CHORUS_CATALOG_PATH"] = catalogPath
+        childEnvironment["CHORUS_KAFKA_NAMESPACE"] = namespace
+        childEnvironment["CHORUS_LOG_LEVEL"] = "info"
+        var processes: [Process] = []
+        for service in Self.services {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "\(binaries)/\(service)")
+            process.environment = childEnvironment
+            FileManager.default.createFile(atPath: "\(directory)/\(service).log", contents: nil)
+            let log = try FileHandle(forWritingTo: URL(fileURLWithPath: "\(directory)/\(service).log"))
+            process.standardOutput = log
+            process.standardError = log
+            try process.run()
+            processes.append(process)
+        }
+        self.processes = processes
+
+        producer = try KafkaProducer(
+            configuration: KafkaProducerConfiguration(client: KafkaClientConfiguration(bootstrapBrokers: brokers, clientID: "e2e")),
+            logger: Logger(label: "e2e"))
+        let url = environment["CHORUS_TEST_DATABASE_URL"] ?? environment["CHORUS_DATABASE_URL"]
+            ?? "postgresql://chorus@127.0.0.1:5433/chorus?passfile=\(Self.root)/.data/secrets/pgpass"
+        database = PostgresPool(configuration: PostgresConfiguration(url: url, poolSize: 2), logger: Logger(label: "e2e"))
+
+        // Ready when every consumer has its partitions.
+        let deadline = ContinuousClock.now + .seconds(90)
+        for service in Self.services {
+            while !(log(of: service).contains("partitions assigned")) {
+                guard processes[Self.services.firstIndex(of: service)!].isRunning else {
+                    throw HarnessError("\(service) exited during start-up: \(log(of: service).suffix(600))")
+                }
+                guard ContinuousClock.now < deadline else { throw HarnessError("\(service) did not get its partitions within 90 s") }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        }
+    }
+
+    func log(of service: String) -> String {
+        (try? String(contentsOfFile: "\(directory)/\(service).log", encoding: .utf8)) ?? ""
+    }
+
+    /// Publishes raw bytes on the requests topic.
+    func publish(_ bytes: [UInt8], key: String? = nil) async throws {
+        _ = try await producer.send(topic: topics.requests, key: key.map { Array($0.utf8) }, value: bytes)
+    }
+
+    /// Publishes a request and waits for its answer row.
+    func ask(_ json: String, id: String, timeout: Duration = .seconds(60)) async throws -> Answer {
+        try await publish(Array(json.utf8), key: id)
+        return try await answer(id, timeout: timeout)
+    }
+
+    func answer(_ id: String, timeout: Duration = .seconds(60)) async throws -> Answer {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let row = try await database.query("SELECT payload::text FROM answers WHERE request_id = \(id)").first {
+                return try JSONDecoder().decode(Answer.self, from: Data(try row.decode(String.self, at: 0).utf8))
+            }
+            try await Task.sleep(for: .milliseconds(25))
+        }
+        throw HarnessError("no answer for \(id) within \(timeout)")
+    }
+
+    /// Reads a topic from the beginning with a throwaway group until `count` messages or the timeout.
+    func read(_ topic: String, count: Int, timeout: Duration = .seconds(30)) async throws -> [KafkaMessage] {
+        let consumer = try KafkaConsumer(
+            configuration: KafkaConsumerConfiguration(
+                client: KafkaClientConfiguration(bootstrapBrokers: brokers, clientID: "e2e-reader"),
+                groupID: "e2e-reader-\(UUID().uuidString)", topics: [topic]),
+            logger: Logger(label: "e2e"))
+        defer { Task { try? await consumer.close() } }
+        return try await withThrowingTaskGroup(of: [KafkaMessage].self) { group in
+            group.addTask {
+                var messages: [KafkaMessage] = []
+                for try await message in consumer.messages {
+                    messages.append(message)
+                    if messages.count >= count { break }
+                }
+                return messages
+            }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                throw HarnessError("read \(topic): fewer than \(count) messages within \(timeout)")
+            }
+            let result = try await group.next()!
+            group.cancelAll()
+            return result
+        }
+    }
+
+    /// SIGTERM to every service, then wait (SIGKILL after 15 s).
+    func stop() async {
+        for process in processes where process.isRunning { process.terminate() }
+        let deadline = ContinuousClock.now + .seconds(15)
+        for process in processes {
+            while process.isRunning && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(50)) }
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        }
+        await producer.shutdown()
+        await database.close()
+    }
+}
+
+struct HarnessError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}

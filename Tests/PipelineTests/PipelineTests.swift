@@ -1,0 +1,189 @@
+import Contracts
+import Foundation
+import Kafka
+import Postgres
+import ProviderSimulator
+import Testing
+
+/// The whole pipeline, six real processes, real broker, PostgreSQL and GGUF models, with the
+/// provider simulator standing in for remote providers. One pipeline serves every scenario: starting
+/// one (six processes, six consumer groups) takes seconds.
+@Suite(.serialized) struct PipelineTests {
+    /// A scripted judge: picks the candidate that says "Paris", merges by quoting it.
+    static let judge: ProviderSimulator.Responder = { request in
+        guard request.model == "sim-judge", let prompt = request.messages.last?.content else { return nil }
+        let system = request.messages.first?.content ?? ""
+        var winner = "A"
+        var winnerText = ""
+        for part in prompt.components(separatedBy: "<candidate id=\"").dropFirst() {
+            let label = String(part.prefix(1))
+            let text = part.components(separatedBy: "</candidate>").first ?? ""
+            if text.contains("Paris") { winner = label; winnerText = text }
+        }
+        if system.contains("Synthesize") {
+            return SimulatedReply("Merged: " + winnerText.trimmingCharacters(in: .whitespacesAndNewlines).dropFirst(3))
+        }
+        return SimulatedReply(#"{"winner": "\#(winner)", "reason": "it names Paris"}"#)
+    }
+
+    static func request(_ id: String, _ extra: String = "", prompt: String = "What is the capital of France?") -> String {
+        #"{"id":"\#(id)","project":"default","messages":[{"role":"user","content":"\#(prompt)"}]\#(extra)}"#
+    }
+
+    @Test func pipelineEndToEnd() async throws {
+        var configuration = ProviderSimulator.Configuration()
+        configuration.latency = .milliseconds(20)
+        try await ProviderSimulator.withRunning(configuration: configuration, responder: Self.judge) { simulator in
+            simulator.setBehavior(ModelBehavior(content: "Paris is the capital of France."), for: "sim-a")
+            simulator.setBehavior(ModelBehavior(content: "Lyon is the capital of France."), for: "sim-b")
+            let pipeline = try await PipelineHarness(simulatorPort: try await simulator.port)
+            do {
+                try await everyModeAnswers(pipeline)
+                try await theStoredTrailMatchesThePublishedAnswer(pipeline)
+                try await aTimedOutPoolMemberGivesAPartialAnswer(pipeline, simulator)
+                try await aProviderAnswering500Then200IsRetried(pipeline, simulator)
+                try await malformedJSONIsDeadLetteredAndTheNextRequestAnswered(pipeline)
+                try await theSameIDTwiceIsOneRequest(pipeline, simulator)
+                try await localModelsAnswerThroughGPUInference(pipeline)
+            } catch {
+                for service in PipelineHarness.services {
+                    print("--- \(service) log (last lines)\n\(pipeline.log(of: service).suffix(1500))")
+                }
+                await pipeline.stop()
+                throw error
+            }
+            await pipeline.stop()
+        }
+    }
+
+    func everyModeAnswers(_ p: PipelineHarness) async throws {
+        let run = UUID().uuidString.prefix(8)
+        let bestOf = try await p.ask(Self.request("best-\(run)", #","mode":"best-of""#), id: "best-\(run)")
+        #expect(bestOf.status == .ok)
+        #expect(bestOf.answer == "Paris is the capital of France.")
+        #expect(bestOf.verdict?.method == "judge" && bestOf.verdict?.chosen == 0)
+        #expect(bestOf.candidates.map(\.model) == ["sim-a", "sim-b"])
+        // Two pool calls and a judge call, each 2 + words tokens at $1/M in and $2/M out: exact, never zero.
+        #expect(bestOf.costUSD > .zero)
+
+        let merge = try await p.ask(Self.request("merge-\(run)", #","mode":"merge""#), id: "merge-\(run)")
+        #expect(merge.status == .ok)
+        #expect(merge.answer?.hasPrefix("Merged: ") == true)
+        #expect(merge.verdict?.method == "judge")
+
+        let debate = try await p.ask(Self.request("debate-\(run)", #","mode":"debate","options":{"rounds":1}"#), id: "debate-\(run)")
+        #expect(debate.status == .ok)
+        #expect(debate.answer == "Paris is the capital of France.")
+        let debateCalls = try await p.database.query("SELECT role, count(*) FROM calls WHERE request_id = \("debate-\(run)") GROUP BY role ORDER BY role")
+            .map { try $0.decode((String, Int).self) }
+        #expect(debateCalls.map(\.0) == ["debate", "judge", "pool"] && debateCalls.map(\.1) == [2, 1, 2])
+
+        let vote = try await p.ask(
+            Self.request("vote-\(run)", #","mode":"vote","pool":["sim-a","sim-b","sim-a"]"#), id: "vote-\(run)")
+        #expect(vote.status == .ok)
+        #expect(vote.answer == "Paris is the capital of France.")
+        #expect(vote.verdict?.method == "majority")
+        let judgeCalls = try await p.database.query("SELECT count(*) FROM calls WHERE request_id = \("vote-\(run)") AND role = 'judge'")
+        #expect(try judgeCalls.first?.decode(Int.self, at: 0) == 0)  // a clear majority needs no judge
+    }
+
+    func theStoredTrailMatchesThePublishedAnswer(_ p: PipelineHarness) async throws {
+        let id = "trail-\(UUID().uuidString.prefix(8))"
+        let stored = try await p.ask(Self.request(id), id: id)
+        let published = try await p.read(p.topics.answers, count: 100, timeout: .seconds(10)).compactMap {
+            try? JSONDecoder().decode(Answer.self, from: Data($0.value))
+        }.first { $0.id == id }
+        #expect(published == stored)
+        let responses = try await p.database.query("""
+            SELECT c.idx, r.content FROM calls c JOIN responses r ON r.call_id = c.id
+            WHERE c.request_id = \(id) AND c.role = 'pool' ORDER BY c.idx
+            """).map { try $0.decode((Int, String?).self) }
+        #expect(responses.map(\.1) == stored.candidates.map(\.content))
+        let judgment = try #require(try await p.database.query("SELECT method, chosen FROM judgments WHERE request_id = \(id)").first)
+        let (method, chosen) = try judgment.decode((String, Int?).self)
+        #expect(method == stored.verdict?.method)
+        #expect(chosen == stored.verdict?.chosen)
+        // billing records every call's usage (asynchronously: wait for it)
+        var usage = (0, 0)
+        for _ in 0..<100 {
+            usage = try await p.database.query("SELECT count(*), coalesce(sum(completion_tokens), 0)::int FROM usage_events WHERE request_id = \(id)")
+                .first!.decode((Int, Int).self)
+            if usage.0 == 3 { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(usage.0 == 3)
+        #expect(usage.1 == stored.usage.completionTokens)
+    }
+
+    func aTimedOutPoolMemberGivesAPartialAnswer(_ p: PipelineHarness, _ simulator: ProviderSimulator) async throws {
+        let id = "partial-\(UUID().uuidString.prefix(8))"
+        simulator.enqueue([.hang], for: "sim-hang")
+        let answer = try await p.ask(
+            Self.request(id, #","pool":["sim-a","sim-hang"],"judge":"sim-judge","options":{"timeout_ms":1500}"#), id: id)
+        #expect(answer.status == .partial)
+        #expect(answer.answer == "Paris is the capital of France.")
+        #expect(answer.candidates[1].error?.code == "timeout")
+        #expect(answer.error?.message.contains("sim-hang") == true)
+    }
+
+    func aProviderAnswering500Then200IsRetried(_ p: PipelineHarness, _ simulator: ProviderSimulator) async throws {
+        let id = "retry-\(UUID().uuidString.prefix(8))"
+        simulator.resetStats()
+        simulator.enqueue([.fail(500)], for: "sim-flaky")
+        let answer = try await p.ask(Self.request(id, #","pool":["sim-flaky"]"#), id: id)
+        #expect(answer.status == .ok)
+        #expect(simulator.stats["sim-flaky"].responses == [500: 1, 200: 1])
+        var attempts: [(String, Bool)] = []
+        for _ in 0..<100 {
+            attempts = try await p.database.query("SELECT event_id, billable FROM usage_events WHERE request_id = \(id) ORDER BY event_id")
+                .map { try $0.decode((String, Bool).self) }
+            if attempts.count == 2 { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        // Both attempts are recorded; only the one that produced tokens is billable.
+        #expect(attempts.map(\.0) == ["\(id)/pool/0/0#1", "\(id)/pool/0/0#2"])
+        #expect(attempts.map(\.1) == [false, true])
+    }
+
+    func malformedJSONIsDeadLetteredAndTheNextRequestAnswered(_ p: PipelineHarness) async throws {
+        try await p.publish(Array("{\"project\": \"default\", oops".utf8), key: "poison")
+        let id = "after-poison-\(UUID().uuidString.prefix(8))"
+        let answer = try await p.ask(Self.request(id), id: id)
+        #expect(answer.status == .ok)
+        let letters = try await p.read(p.topics.deadLetters, count: 1)
+        let letter = try #require(letters.first)
+        #expect(letter.value == Array("{\"project\": \"default\", oops".utf8))
+        let headers = Dictionary(uniqueKeysWithValues: letter.headers.map { ($0.name, String(decoding: $0.value ?? [], as: UTF8.self)) })
+        #expect(headers[Headers.originTopic] == p.topics.requests)
+        #expect(headers[Headers.errorCode] == "undecodable_request")
+        #expect(headers[Headers.failedService] == "ingest")
+    }
+
+    func theSameIDTwiceIsOneRequest(_ p: PipelineHarness, _ simulator: ProviderSimulator) async throws {
+        let id = "twice-\(UUID().uuidString.prefix(8))"
+        simulator.resetStats()
+        try await p.publish(Array(Self.request(id).utf8), key: id)
+        try await p.publish(Array(Self.request(id).utf8), key: id)
+        let answer = try await p.answer(id)
+        #expect(answer.status == .ok)
+        try await Task.sleep(for: .milliseconds(500))  // let a wrong second run show itself
+        let counts = try await p.database.query("""
+            SELECT (SELECT count(*) FROM requests WHERE id = \(id)), (SELECT count(*) FROM calls WHERE request_id = \(id)),
+                   (SELECT count(*) FROM answers WHERE request_id = \(id))
+            """).first!.decode((Int, Int, Int).self)
+        #expect(counts == (1, 3, 1))
+        #expect(simulator.stats.requests == 3)  // two pool calls and one judge call, not six
+    }
+
+    func localModelsAnswerThroughGPUInference(_ p: PipelineHarness) async throws {
+        let id = "local-\(UUID().uuidString.prefix(8))"
+        let answer = try await p.ask(
+            Self.request(id, #","preset":"local","options":{"max_tokens":24,"temperature":0}"#), id: id, timeout: .seconds(120))
+        #expect(answer.status == .ok)
+        #expect(answer.candidates.map(\.provider) == ["local", "local"])
+        #expect(answer.candidates[0].content?.contains("Paris") == true)
+        #expect(answer.answer?.isEmpty == false)
+        let device = try await p.database.query("SELECT min(device_nanos) FROM responses WHERE request_id = \(id)").first!.decode(Int64?.self, at: 0)
+        #expect((device ?? 0) > 0)  // local calls are metered in device time
+    }
+}
