@@ -114,26 +114,22 @@ final class PipelineHarness: Sendable {
         throw HarnessError("no answer for \(id) within \(timeout)")
     }
 
-    /// Reads a topic from the beginning with a throwaway group until `count` messages or the timeout.
-    func read(_ topic: String, count: Int, timeout: Duration = .seconds(30)) async throws -> [KafkaMessage] {
+    /// Reads a topic from the beginning with a throwaway group until a message matches `found`.
+    func read(_ topic: String, timeout: Duration = .seconds(30), until found: @escaping @Sendable (KafkaMessage) -> Bool) async throws -> KafkaMessage {
         let consumer = try KafkaConsumer(
             configuration: KafkaConsumerConfiguration(
                 client: KafkaClientConfiguration(bootstrapBrokers: brokers, clientID: "e2e-reader"),
                 groupID: "e2e-reader-\(UUID().uuidString)", topics: [topic]),
             logger: Logger(label: "e2e"))
         defer { Task { try? await consumer.close() } }
-        return try await withThrowingTaskGroup(of: [KafkaMessage].self) { group in
+        return try await withThrowingTaskGroup(of: KafkaMessage.self) { group in
             group.addTask {
-                var messages: [KafkaMessage] = []
-                for try await message in consumer.messages {
-                    messages.append(message)
-                    if messages.count >= count { break }
-                }
-                return messages
+                for try await message in consumer.messages where found(message) { return message }
+                throw HarnessError("read \(topic): the consumer stopped")
             }
             group.addTask {
                 try await Task.sleep(for: timeout)
-                throw HarnessError("read \(topic): fewer than \(count) messages within \(timeout)")
+                throw HarnessError("read \(topic): no matching message within \(timeout)")
             }
             let result = try await group.next()!
             group.cancelAll()

@@ -90,10 +90,8 @@ import Testing
     func theStoredTrailMatchesThePublishedAnswer(_ p: PipelineHarness) async throws {
         let id = "trail-\(UUID().uuidString.prefix(8))"
         let stored = try await p.ask(Self.request(id), id: id)
-        let published = try await p.read(p.topics.answers, count: 100, timeout: .seconds(10)).compactMap {
-            try? JSONDecoder().decode(Answer.self, from: Data($0.value))
-        }.first { $0.id == id }
-        #expect(published == stored)
+        let message = try await p.read(p.topics.answers) { $0.key == Array(id.utf8) }
+        #expect(try JSONDecoder().decode(Answer.self, from: Data(message.value)) == stored)
         let responses = try await p.database.query("""
             SELECT c.idx, r.content FROM calls c JOIN responses r ON r.call_id = c.id
             WHERE c.request_id = \(id) AND c.role = 'pool' ORDER BY c.idx
@@ -150,9 +148,7 @@ import Testing
         let id = "after-poison-\(UUID().uuidString.prefix(8))"
         let answer = try await p.ask(Self.request(id), id: id)
         #expect(answer.status == .ok)
-        let letters = try await p.read(p.topics.deadLetters, count: 1)
-        let letter = try #require(letters.first)
-        #expect(letter.value == Array("{\"project\": \"default\", oops".utf8))
+        let letter = try await p.read(p.topics.deadLetters) { $0.value == Array("{\"project\": \"default\", oops".utf8) }
         let headers = Dictionary(uniqueKeysWithValues: letter.headers.map { ($0.name, String(decoding: $0.value ?? [], as: UTF8.self)) })
         #expect(headers[Headers.originTopic] == p.topics.requests)
         #expect(headers[Headers.errorCode] == "undecodable_request")
