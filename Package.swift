@@ -163,7 +163,8 @@ let package = Package(
         .testTarget(name: "ContractsTests", dependencies: ["Contracts"], path: "Tests/ContractsTests",
                     resources: [.copy("Golden")]),
         .testTarget(name: "IngestTests", dependencies: ["Ingest"], path: "Tests/IngestTests"),
-        .testTarget(name: "ProviderWorkerTests", dependencies: ["ProviderWorker"], path: "Tests/ProviderWorkerTests"),
+        .testTarget(
+            name: "ProviderWorkerTests", dependencies: ["ProviderWorker", "ProviderSimulator"], path: "Tests/ProviderWorkerTests"),
         .testTarget(name: "JudgeTests", dependencies: ["Judge"], path: "Tests/JudgeTests"),
         .testTarget(
             name: "ProviderSimulatorTests",
