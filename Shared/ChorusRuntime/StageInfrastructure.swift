@@ -36,6 +36,11 @@ public struct StageInfrastructure: Sendable {
     public func publish<T: Encodable>(_ value: T, to topic: String, key: String, headers: [KafkaHeader] = []) async throws {
         _ = try await producer.send(topic: topic, key: Array(key.utf8), value: try JSONCoding.encode(value), headers: headers)
     }
+
+    /// ``publish(_:to:key:headers:)`` as a plain function value (for ``Trail/TrailStore/serve(_:publish:run:)``).
+    @Sendable public func publish(_ value: any Encodable & Sendable, _ topic: String, _ key: String) async throws {
+        _ = try await producer.send(topic: topic, key: Array(key.utf8), value: try JSONCoding.encode(value))
+    }
 }
 
 /// The JSON coding every stage uses for messages.

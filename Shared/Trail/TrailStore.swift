@@ -111,3 +111,25 @@ extension UsageEvent {
             billable: billable, occurredAtMs: atMs)
     }
 }
+
+extension TrailStore {
+    /// Serves a model call at most once, for the workers.
+    ///
+    /// A call whose response is already recorded (a redelivery after a crash) is answered from the
+    /// record, so the model is never run or paid for twice. Otherwise `run` produces the response and
+    /// its usage events; the response is recorded first, then the usage and the response are published.
+    public func serve(
+        _ call: ModelCall,
+        publish: @Sendable (_ value: any Encodable & Sendable, _ topic: String, _ key: String) async throws -> Void,
+        run: () async -> (response: ModelResponse, usage: [UsageEvent])
+    ) async throws {
+        if let stored = try await storedResponse(callID: call.callID) {
+            try await publish(FusionEvent.response(stored), Topics.fusion, call.requestID)
+            return
+        }
+        let (response, usage) = await run()
+        try await recordResponse(response)
+        for event in usage { try await publish(event, Topics.usage, call.requestID) }
+        try await publish(FusionEvent.response(response), Topics.fusion, call.requestID)
+    }
+}

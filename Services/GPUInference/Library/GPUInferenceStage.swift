@@ -18,20 +18,14 @@ public final class GPUInferenceStage: Service, Sendable {
 
     public func handle(_ message: KafkaMessage) async throws -> StageLoop.Completion {
         let call = try JSONCoding.decode(ModelCall.self, from: message.value)
-        let trail = TrailStore(database: infrastructure.database)
-        if let stored = try await trail.storedResponse(callID: call.callID) {
-            try await infrastructure.publish(FusionEvent.response(stored), to: Topics.fusion, key: call.requestID)
-            return .done
-        }
-        let (response, deviceNanos) = await host.generate(call)
-        try await trail.recordResponse(response)
-        if response.error == nil {
-            let event = UsageEvent.attempt(
+        try await TrailStore(database: infrastructure.database).serve(call, publish: infrastructure.publish) {
+            let (response, deviceNanos) = await host.generate(call)
+            guard response.error == nil else { return (response, []) }
+            let usage = UsageEvent.attempt(
                 1, of: call, provider: "local", usage: response.usage, deviceNanos: deviceNanos, billable: true,
                 atMs: Int64(Date().timeIntervalSince1970 * 1000))
-            try await infrastructure.publish(event, to: Topics.usage, key: call.requestID)
+            return (response, [usage])
         }
-        try await infrastructure.publish(FusionEvent.response(response), to: Topics.fusion, key: call.requestID)
         return .done
     }
 

@@ -20,21 +20,16 @@ public final class ProviderWorkerStage: Sendable {
 
     public func handle(_ message: KafkaMessage) async throws -> StageLoop.Completion {
         let call = try JSONCoding.decode(ModelCall.self, from: message.value)
-        let trail = TrailStore(database: infrastructure.database)
-        if let stored = try await trail.storedResponse(callID: call.callID) {
-            try await infrastructure.publish(FusionEvent.response(stored), to: Topics.fusion, key: call.requestID)
-            return .done
+        try await TrailStore(database: infrastructure.database).serve(call, publish: infrastructure.publish) {
+            let result = await caller.call(call)
+            let now = Int64(Date().timeIntervalSince1970 * 1000)
+            let usage = result.attempts.map { attempt in
+                UsageEvent.attempt(
+                    attempt.attempt, of: call, provider: attempt.provider, usage: attempt.usage, deviceNanos: 0,
+                    billable: attempt.billable, atMs: now)
+            }
+            return (result.response, usage)
         }
-        let result = await caller.call(call)
-        try await trail.recordResponse(result.response)
-        let now = Int64(Date().timeIntervalSince1970 * 1000)
-        for attempt in result.attempts {
-            let event = UsageEvent.attempt(
-                attempt.attempt, of: call, provider: attempt.provider, usage: attempt.usage, deviceNanos: 0,
-                billable: attempt.billable, atMs: now)
-            try await infrastructure.publish(event, to: Topics.usage, key: call.requestID)
-        }
-        try await infrastructure.publish(FusionEvent.response(result.response), to: Topics.fusion, key: call.requestID)
         return .done
     }
 }
