@@ -116,7 +116,7 @@ let package = Package(
             path: "Services/GPUInference/Library"),
         .executableTarget(name: "GPUInferenceMain", dependencies: ["GPUInference", "ChorusRuntime", "Catalog", "Contracts"], path: "Services/GPUInference/Main"),
         .target(
-            name: "Billing", dependencies: ["Contracts", "ChorusRuntime", "Kafka", "Postgres"], path: "Services/Billing/Library"),
+            name: "Billing", dependencies: ["Contracts", "Catalog", "ChorusRuntime", "Kafka", "Postgres"], path: "Services/Billing/Library"),
         .target(
             name: "ProviderWorker", dependencies: ["Contracts", "Catalog", "ChorusRuntime", "HTTP", "Kafka", "Trail"],
             path: "Services/ProviderWorker/Library"),
@@ -165,6 +165,7 @@ let package = Package(
         .testTarget(name: "IngestTests", dependencies: ["Ingest"], path: "Tests/IngestTests"),
         .testTarget(
             name: "ProviderWorkerTests", dependencies: ["ProviderWorker", "ProviderSimulator"], path: "Tests/ProviderWorkerTests"),
+        .testTarget(name: "BillingTests", dependencies: ["Billing", "Catalog", "ChorusRuntime", "Contracts", "Postgres"], path: "Tests/BillingTests"),
         .testTarget(name: "JudgeTests", dependencies: ["Judge"], path: "Tests/JudgeTests"),
         .testTarget(
             name: "ProviderSimulatorTests",

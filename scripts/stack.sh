@@ -108,6 +108,8 @@ CONF
   pg_psql -d postgres -v pw="$pw" <<'SQL'
 SELECT format('CREATE ROLE chorus LOGIN PASSWORD %L', :'pw') WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'chorus') \gexec
 SELECT format('ALTER ROLE chorus PASSWORD %L', :'pw') \gexec
+SELECT format('CREATE ROLE chorus_billing LOGIN PASSWORD %L', :'pw') WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'chorus_billing') \gexec
+SELECT format('ALTER ROLE chorus_billing PASSWORD %L', :'pw') \gexec
 SELECT 'CREATE DATABASE chorus OWNER chorus' WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'chorus') \gexec
 SQL
 }

@@ -14,7 +14,7 @@ extension ModelCatalog {
         return try parse(reader: reader, file: path, home: home)
     }
 
-    static func parse(reader: ConfigurationReader, file: String, home: String) throws -> ModelCatalog {
+    public static func parse(reader: ConfigurationReader, file: String, home: String) throws -> ModelCatalog {
         let root = Node(path: "", value: reader.value("") ?? .mapping([:]), file: file)
         var providers: [String: ProviderConfig] = [:]
         for (name, node) in try root.child("providers").entries() {
