@@ -12,7 +12,7 @@ struct ChorusCommand: AsyncParsableCommand {
         commandName: "chorus",
         abstract: "Fuse the answers of several LLMs into one.",
         discussion: "`bin/chorus up` and `bin/chorus down` start and stop the embedded stack.",
-        subcommands: [Init.self, Migrate.self, Status.self, Ask.self, Publish.self, Tail.self, RequestCommand.self])
+        subcommands: [Init.self, Migrate.self, Status.self, Ask.self, Publish.self, Tail.self, RequestCommand.self, BillingCommand.self])
 }
 
 /// What every subcommand needs: settings, a quiet logger, and one-line failures.
@@ -57,6 +57,7 @@ struct Init: AsyncParsableCommand {
             defer { Task { await pool.close() } }
             let applied = try await PostgresMigrator(directory: env.migrationsDirectory, logger: env.logger).migrate(pool)
             let total = try PostgresMigrator(directory: env.migrationsDirectory).loadMigrations().count
+            _ = try await grantBillingRole(pool)
             print("chorus: migrations: \(applied.isEmpty ? "up to date" : "applied \(applied.map(\.fileName).joined(separator: ", "))") (\(total) in all)")
             await pool.close()
         }

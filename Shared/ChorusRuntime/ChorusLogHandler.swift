@@ -73,7 +73,7 @@ public struct ChorusLogHandler: LogHandler {
     }
 
     /// A JSON string literal for `text`.
-    static func jsonString(_ text: String) -> String {
+    public static func jsonString(_ text: String) -> String {
         var out = "\""
         out.reserveCapacity(text.utf8.count + 2)
         for scalar in text.unicodeScalars {
