@@ -108,7 +108,7 @@ let package = Package(
             name: "Ingest", dependencies: ["Contracts", "Catalog", "ChorusRuntime", "Kafka", "Postgres", "Trail"],
             path: "Services/Ingest/Library"),
         .target(
-            name: "Dispatcher", dependencies: ["Contracts", "Catalog", "ChorusRuntime", "Kafka", "Trail"],
+            name: "Dispatcher", dependencies: ["Contracts", "Catalog", "ChorusRuntime", "Kafka", "Postgres", "Trail"],
             path: "Services/Dispatcher/Library"),
         .target(name: "Judge", dependencies: ["Contracts", "Catalog", "ChorusRuntime", "Kafka", "Trail"], path: "Services/Judge/Library"),
         .target(
@@ -165,6 +165,7 @@ let package = Package(
         .testTarget(name: "IngestTests", dependencies: ["Ingest"], path: "Tests/IngestTests"),
         .testTarget(
             name: "ProviderWorkerTests", dependencies: ["ProviderWorker", "ProviderSimulator"], path: "Tests/ProviderWorkerTests"),
+        .testTarget(name: "DispatcherTests", dependencies: ["Dispatcher", "Catalog", "ChorusRuntime", "Contracts", "Postgres"], path: "Tests/DispatcherTests"),
         .testTarget(name: "BillingTests", dependencies: ["Billing", "Catalog", "ChorusRuntime", "Contracts", "Postgres"], path: "Tests/BillingTests"),
         .testTarget(name: "JudgeTests", dependencies: ["Judge"], path: "Tests/JudgeTests"),
         .testTarget(

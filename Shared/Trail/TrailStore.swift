@@ -75,6 +75,8 @@ public struct TrailStore: Sendable {
                         \(answer.error?.message), \(answer.latencyMs), \(payload)::jsonb)
                 ON CONFLICT (request_id) DO NOTHING
                 """)
+            // The request is settled: its estimate no longer holds budget (billing has or will have its cost).
+            try await connection.execute("DELETE FROM budget_holds WHERE request_id = \(answer.id)")
             if inserted == 1, let verdict = answer.verdict, answer.status != .rejected {
                 try await connection.execute("""
                     INSERT INTO judgments (request_id, method, chosen, judge_model, rationale, raw_verdict)

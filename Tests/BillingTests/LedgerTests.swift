@@ -34,7 +34,7 @@ import Testing
 
     static func event(_ tag: String, _ n: Int, model: String, provider: String, usage: TokenUsage, deviceNanos: Int64 = 0) -> UsageEvent {
         UsageEvent(
-            eventID: "bill-\(tag)/pool/0/\(n)#1", requestID: "bill-\(tag)", project: "default", callID: "bill-\(tag)/pool/0/\(n)",
+            eventID: "bill-\(tag)/pool/0/\(n)#1", requestID: "bill-\(tag)", project: "bill-\(tag)", callID: "bill-\(tag)/pool/0/\(n)",
             role: .pool, round: 0, model: model, provider: provider, usage: usage, deviceNanos: deviceNanos, billable: true,
             occurredAtMs: Int64(Date().timeIntervalSince1970 * 1000))
     }
@@ -52,6 +52,7 @@ import Testing
         let tag = UUID().uuidString.prefix(8).lowercased()
         let db = Self.pool()
         let prices = try await PriceBook.synchronize(try Self.catalog(String(tag)), database: db)
+        try await db.execute("INSERT INTO projects (id) VALUES (\("bill-\(tag)"))")
         let stage = BillingStage(database: db, prices: prices, maxBatch: 3)
         let events = [
             Self.event(String(tag), 0, model: "remote-\(tag)", provider: "p", usage: TokenUsage(promptTokens: 1_234_567)),
@@ -72,6 +73,9 @@ import Testing
         #expect(rows.allSatisfy { $0.2 })
         let total = try await db.query("SELECT sum(cost_usd)::text FROM usage_events WHERE request_id = \("bill-\(tag)")").first!.decode(String.self, at: 0)
         #expect(total == "0.905230301")
+        // The project's running spend moved by exactly the ledger's total, once.
+        let spent = try await db.query("SELECT spent_usd::text FROM projects WHERE id = \("bill-\(tag)")").first!.decode(String.self, at: 0)
+        #expect(spent == "0.905230301")
         await db.close()
     }
 
@@ -80,7 +84,10 @@ import Testing
         let db = Self.pool()
         let first = try await PriceBook.synchronize(try Self.catalog(tag), database: db)
         let again = try await PriceBook.synchronize(try Self.catalog(tag), database: db)
-        #expect(first.entries == again.entries)  // unchanged prices add nothing
+        // Unchanged prices add nothing (only this test's models: parallel tests add their own).
+        let mine = { (book: PriceBook) in book.entries.filter { $0.key.model.hasSuffix(tag) } }
+        #expect(mine(first) == mine(again))
+        #expect(mine(first).count == 2)
         let changed = try await PriceBook.synchronize(try Self.catalog(tag, input: "0.20"), database: db)
         let key = PriceBook.Key(model: "remote-\(tag)", provider: "p")
         #expect(changed.entries[key]?.id != first.entries[key]?.id)

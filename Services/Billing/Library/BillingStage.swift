@@ -13,25 +13,58 @@ public final class BillingStage: Sendable {
     /// - Parameter prices: from ``PriceBook/synchronize(_:database:)``.
     public init(database: PostgresPool, prices: PriceBook, maxBatch: Int = 500) {
         writer = BatchWriter(maxBatch: maxBatch) { events in
-            var batch = PostgresBatchInsert(
-                table: "usage_events",
-                columns: [
-                    "event_id", "request_id", "project_id", "call_id", "role", "round", "model", "provider", "prompt_tokens",
-                    "completion_tokens", "cached_prompt_tokens", "device_nanos", "billable", "occurred_at", "price_id",
-                    "cost_usd",
-                ],
-                onConflict: .doNothing)
-            for e in events {
+            try await Self.record(events, prices: prices, database: database)
+        }
+    }
+
+    static let columns = [
+        "event_id", "request_id", "project_id", "call_id", "role", "round", "model", "provider", "prompt_tokens",
+        "completion_tokens", "cached_prompt_tokens", "device_nanos", "billable", "occurred_at", "price_id", "cost_usd",
+    ]
+
+    /// Inserts the events that are new and adds their cost to their projects' spend, in one
+    /// statement: a redelivered event adds nothing, and spend never drifts from the ledger.
+    static func record(_ events: [UsageEvent], prices: PriceBook, database: PostgresPool) async throws {
+        // Distinct ids per statement: a batch may hold a redelivered duplicate of its own event.
+        var seen = Set<String>()
+        let unique = events.filter { seen.insert($0.eventID).inserted }
+        let perStatement = 60_000 / columns.count
+        for start in stride(from: 0, to: unique.count, by: perStatement) {
+            let chunk = unique[start..<min(start + perStatement, unique.count)]
+            var bindings = PostgresBindings()
+            var rows: [String] = []
+            for e in chunk {
                 let priced = prices.price(e)
-                try batch.append([
-                    e.eventID, e.requestID, e.project, e.callID, e.role.rawValue, e.round, e.model, e.provider,
-                    e.usage.promptTokens, e.usage.completionTokens, e.usage.cachedPromptTokens, e.deviceNanos, e.billable,
-                    Date(timeIntervalSince1970: Double(e.occurredAtMs) / 1000), priced?.priceID,
-                    // The exact decimal text of integer nano-dollars: numeric stores it without rounding.
-                    priced.map { PostgresNumeric($0.cost.description) } ?? nil,
-                ])
+                let base = bindings.count
+                rows.append("(" + (1...columns.count).map { "$\(base + $0)" }.joined(separator: ", ") + ")")
+                bindings.append(e.eventID)
+                bindings.append(e.requestID)
+                bindings.append(e.project)
+                bindings.append(e.callID)
+                bindings.append(e.role.rawValue)
+                bindings.append(e.round)
+                bindings.append(e.model)
+                bindings.append(e.provider)
+                bindings.append(e.usage.promptTokens)
+                bindings.append(e.usage.completionTokens)
+                bindings.append(e.usage.cachedPromptTokens)
+                bindings.append(e.deviceNanos)
+                bindings.append(e.billable)
+                bindings.append(Date(timeIntervalSince1970: Double(e.occurredAtMs) / 1000))
+                bindings.append(priced?.priceID)
+                // The exact decimal text of integer nano-dollars: numeric stores it without rounding.
+                bindings.append(priced.flatMap { PostgresNumeric($0.cost.description) })
             }
-            _ = try await database.insert(batch)
+            let sql = """
+                WITH inserted AS (
+                    INSERT INTO usage_events (\(columns.joined(separator: ", "))) VALUES \(rows.joined(separator: ", "))
+                    ON CONFLICT (event_id) DO NOTHING
+                    RETURNING project_id, cost_usd)
+                UPDATE projects p SET spent_usd = p.spent_usd + s.total
+                FROM (SELECT project_id, sum(cost_usd) AS total FROM inserted WHERE cost_usd IS NOT NULL GROUP BY project_id) s
+                WHERE p.id = s.project_id
+                """
+            try await database.execute(PostgresQuery(unsafeSQL: sql, bindings: bindings))
         }
     }
 
