@@ -226,6 +226,26 @@ import Testing
         #expect(fallback.verdict?.rationale?.hasPrefix("the judge call failed (upstream_error)") == true)
     }
 
+    @Test func maxCostStopsNewCallsOnceReached() throws {
+        var plan = Self.plan(mode: .debate, pool: ["m1", "m2"], rounds: 2)
+        plan.options.maxCostUSD = Money(decimal: "0.01")
+        // Each response costs $0.006: after the pool, $0.012 is spent, past the cap.
+        var state = FusionState(plan: plan, phaseTimeout: .seconds(5), nowMs: Self.t0, price: { _ in Money(decimal: "0.006")! })
+        _ = state.receive(Self.reply(plan, 0, "4"), nowMs: Self.t0)
+        let actions = state.receive(Self.reply(plan, 1, "four"), nowMs: Self.t0)
+        #expect(Self.sentCalls(actions).isEmpty)
+        let outcome = try #require(Self.finished(actions))
+        #expect(outcome.status == .ok)
+        #expect(outcome.verdict?.method == "fallback")
+        #expect(outcome.verdict?.rationale?.hasPrefix("max_cost_usd ($0.01) was reached ($0.012 spent)") == true)
+
+        // Under the cap the debate goes on.
+        plan.options.maxCostUSD = Money(decimal: "1")
+        var cheap = FusionState(plan: plan, phaseTimeout: .seconds(5), nowMs: Self.t0, price: { _ in Money(decimal: "0.006")! })
+        _ = cheap.receive(Self.reply(plan, 0, "4"), nowMs: Self.t0)
+        #expect(Self.sentCalls(cheap.receive(Self.reply(plan, 1, "four"), nowMs: Self.t0)).count == 2)
+    }
+
     @Test func duplicatesAndStrangersChangeNothing() {
         let plan = Self.plan(mode: .bestOf, pool: ["m1", "m2"])
         var state = FusionState(plan: plan, phaseTimeout: .seconds(5), nowMs: Self.t0)

@@ -44,6 +44,7 @@ import Testing
                 try await aProviderAnswering500Then200IsRetried(pipeline, simulator)
                 try await malformedJSONIsDeadLetteredAndTheNextRequestAnswered(pipeline)
                 try await theSameIDTwiceIsOneRequest(pipeline, simulator)
+                try await overBudgetIsRejectedBeforeAnyModelCall(pipeline, simulator)
                 try await localModelsAnswerThroughGPUInference(pipeline)
             } catch {
                 for service in PipelineHarness.services {
@@ -169,6 +170,23 @@ import Testing
             """).first!.decode((Int, Int, Int).self)
         #expect(counts == (1, 3, 1))
         #expect(simulator.stats.requests == 3)  // two pool calls and one judge call, not six
+    }
+
+    func overBudgetIsRejectedBeforeAnyModelCall(_ p: PipelineHarness, _ simulator: ProviderSimulator) async throws {
+        let project = "broke-\(UUID().uuidString.prefix(8).lowercased())"
+        try await p.database.execute("INSERT INTO projects (id, budget_usd) VALUES (\(project), 0)")
+        let id = "broke-\(UUID().uuidString.prefix(8))"
+        simulator.resetStats()
+        let answer = try await p.ask(
+            #"{"id":"\#(id)","project":"\#(project)","messages":[{"role":"user","content":"Capital of France?"}]}"#, id: id)
+        #expect(answer.status == .rejected)
+        #expect(answer.error?.code == "over_budget")
+        #expect(answer.error?.message.contains("budget") == true)
+        #expect(simulator.stats.requests == 0)
+        let trail = try await p.database.query("""
+            SELECT (SELECT count(*) FROM calls WHERE request_id = \(id)), (SELECT count(*) FROM usage_events WHERE request_id = \(id))
+            """).first!.decode((Int, Int).self)
+        #expect(trail == (0, 0))
     }
 
     func localModelsAnswerThroughGPUInference(_ p: PipelineHarness) async throws {

@@ -50,9 +50,17 @@ public struct FusionState: Sendable {
     private var allResponses: [String: ModelResponse] = [:]
     private var judgeResponse: ModelResponse?
 
-    /// - Parameter nowMs: milliseconds since 1970 (injected for tests).
-    public init(plan: FusionRequest, phaseTimeout: Duration, nowMs: Int64) {
+    /// What a response cost (exact; the judge passes the catalog's pricing).
+    private let price: @Sendable (ModelResponse) -> Money
+
+    /// - Parameters:
+    ///   - nowMs: milliseconds since 1970 (injected for tests).
+    ///   - price: a response's exact cost, for enforcing `max_cost_usd` on actual spend.
+    public init(
+        plan: FusionRequest, phaseTimeout: Duration, nowMs: Int64, price: @escaping @Sendable (ModelResponse) -> Money = { _ in .zero }
+    ) {
         self.plan = plan
+        self.price = price
         self.phaseTimeout = phaseTimeout
         let (seconds, attoseconds) = phaseTimeout.components
         self.phaseTimeoutMs = seconds * 1000 + attoseconds / 1_000_000_000_000_000
@@ -119,10 +127,17 @@ public struct FusionState: Sendable {
         if usable.isEmpty || usable.count < min(plan.options.quorum, plan.pool.count) {
             return [.finish(failedOutcome(nowMs: nowMs, usable: usable.count))]
         }
+        let contents = usable.map { (index: $0, text: answers[$0]!.content!) }
+        // max_cost_usd is enforced on actual spend: once reached, no new calls (judge, debate rounds).
+        if let cap = plan.options.maxCostUSD, spent >= cap, contents.count >= 2 {
+            let sheet = CandidateSheet(contents: contents, seed: plan.id)
+            return [.finish(fallback(
+                sheet: sheet, why: "max_cost_usd ($\(cap)) was reached ($\(spent) spent), so no further model was called",
+                judgeModel: nil, nowMs: nowMs, rawVerdict: nil))]
+        }
         if plan.mode == .debate, round < plan.options.rounds, usable.count >= 2 {
             return [.send(startRound(round + 1, members: usable, nowMs: nowMs))]
         }
-        let contents = usable.map { (index: $0, text: answers[$0]!.content!) }
         switch plan.mode {
         case .vote:
             switch Consensus.vote(contents.map(\.text)) {
@@ -245,6 +260,9 @@ public struct FusionState: Sendable {
             verdict: Verdict(method: "fallback", chosen: chosen, rationale: "\(why); \(choice.rule)", judgeModel: judgeModel),
             nowMs: nowMs, rawVerdict: rawVerdict)
     }
+
+    /// What the request has cost so far.
+    private var spent: Money { allResponses.values.reduce(Money.zero) { $0 + price($1) } }
 
     // MARK: - Outcomes
 

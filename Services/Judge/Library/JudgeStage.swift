@@ -52,7 +52,9 @@ public final class JudgeStage: Service, Sendable {
             switch event {
             case .plan(let plan):
                 if entry.state == nil {
-                    var state = FusionState(plan: plan, phaseTimeout: .milliseconds(plan.options.timeoutMs), nowMs: now)
+                    let catalog = self.catalog
+                    var state = FusionState(
+                        plan: plan, phaseTimeout: .milliseconds(plan.options.timeoutMs), nowMs: now, price: { catalog.cost(of: $0) })
                     for response in entry.early { actions += state.receive(response, nowMs: now) }
                     entry.early = []
                     entry.state = state
