@@ -175,7 +175,7 @@ let package = Package(
         // End to end: the six executables as processes (they must be built: `make test` builds everything).
         .testTarget(
             name: "PipelineTests",
-            dependencies: ["ProviderSimulator", "Contracts", "Kafka", "Postgres", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["ProviderSimulator", "Contracts", "Catalog", "Kafka", "Postgres", .product(name: "Logging", package: "swift-log")],
             path: "Tests/PipelineTests"),
         .testTarget(name: "CatalogTests", dependencies: ["Catalog"], path: "Tests/CatalogTests"),
         .testTarget(
