@@ -7,7 +7,7 @@ SWIFT ?= swift
 # Parallel test execution is on by default in Swift Testing; tests use unique topics and tables.
 SWIFT_TEST_FLAGS ?=
 
-.PHONY: setup build release up down status test demo clean distclean
+.PHONY: setup build release up down status test demo clean distclean bench-billing
 
 setup: ## Install system and project-local dependencies (idempotent, seconds when done).
 	@scripts/setup.sh
@@ -40,3 +40,6 @@ clean:
 
 distclean: down ## Remove build outputs, project-local dependencies and data.
 	@rm -rf .build .deps .data bench-results
+
+bench-billing: up ## billing.daily_spend over 1,000,000 ledger rows (writes bench-results/billing.json).
+	@scripts/bench-billing.sh

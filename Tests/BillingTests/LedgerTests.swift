@@ -76,6 +76,11 @@ import Testing
         // The project's running spend moved by exactly the ledger's total, once.
         let spent = try await db.query("SELECT spent_usd::text FROM projects WHERE id = \("bill-\(tag)")").first!.decode(String.self, at: 0)
         #expect(spent == "0.905230301")
+        // The daily rollup agrees with the ledger.
+        let daily = try await db.query("""
+            SELECT sum(calls)::int, sum(input_tokens)::bigint, sum(cost_usd)::text FROM usage_daily WHERE project_id = \("bill-\(tag)")
+            """).first!.decode((Int, Int64, String).self)
+        #expect(daily.0 == 3 && daily.1 == 2_234_577 && daily.2 == "0.905230301")
         await db.close()
     }
 

@@ -55,14 +55,26 @@ public final class BillingStage: Sendable {
                 // The exact decimal text of integer nano-dollars: numeric stores it without rounding.
                 bindings.append(priced.flatMap { PostgresNumeric($0.cost.description) })
             }
+            // One statement: the new rows, the projects' spend and the daily rollup move together.
+            // Rollup rows are written in key order, so concurrent billing instances cannot deadlock.
             let sql = """
                 WITH inserted AS (
                     INSERT INTO usage_events (\(columns.joined(separator: ", "))) VALUES \(rows.joined(separator: ", "))
                     ON CONFLICT (event_id) DO NOTHING
-                    RETURNING project_id, cost_usd)
-                UPDATE projects p SET spent_usd = p.spent_usd + s.total
-                FROM (SELECT project_id, sum(cost_usd) AS total FROM inserted WHERE cost_usd IS NOT NULL GROUP BY project_id) s
-                WHERE p.id = s.project_id
+                    RETURNING project_id, model, provider, prompt_tokens, completion_tokens, device_nanos, billable, cost_usd, occurred_at),
+                spend AS (
+                    UPDATE projects p SET spent_usd = p.spent_usd + s.total
+                    FROM (SELECT project_id, sum(cost_usd) AS total FROM inserted WHERE cost_usd IS NOT NULL GROUP BY project_id) s
+                    WHERE p.id = s.project_id)
+                INSERT INTO usage_daily (day, project_id, model, provider, calls, input_tokens, output_tokens, device_nanos, cost_usd)
+                SELECT (occurred_at AT TIME ZONE 'UTC')::date, project_id, model, provider, count(*), sum(prompt_tokens),
+                       sum(completion_tokens), sum(device_nanos), coalesce(sum(cost_usd), 0)
+                FROM inserted WHERE billable
+                GROUP BY 1, 2, 3, 4 ORDER BY 2, 1, 3, 4
+                ON CONFLICT (project_id, day, model, provider) DO UPDATE SET
+                    calls = usage_daily.calls + excluded.calls, input_tokens = usage_daily.input_tokens + excluded.input_tokens,
+                    output_tokens = usage_daily.output_tokens + excluded.output_tokens,
+                    device_nanos = usage_daily.device_nanos + excluded.device_nanos, cost_usd = usage_daily.cost_usd + excluded.cost_usd
                 """
             try await database.execute(PostgresQuery(unsafeSQL: sql, bindings: bindings))
         }
