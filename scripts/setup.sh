@@ -17,7 +17,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 deps="$root/.deps"
 stamp="$deps/.setup-stamp"
-want=$(cat "$0" "$root/scripts/requirements.txt" | sha256sum | cut -d' ' -f1)
+want=$(cat "$0" "$root/scripts/requirements.txt" "$root/scripts/requirements-test.txt" | sha256sum | cut -d' ' -f1)
 
 say() { printf 'setup: %s\n' "$*"; }
 die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
@@ -55,6 +55,7 @@ if [ ! -x "$deps/venv/bin/python" ]; then
 fi
 say "installing pinned PyPI packages"
 "$deps/venv/bin/pip" install -q --disable-pip-version-check --no-deps -r "$root/scripts/requirements.txt"
+"$deps/venv/bin/pip" install -q --disable-pip-version-check -r "$root/scripts/requirements-test.txt"
 site=$("$deps/venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 
 # librdkafka 2.16 runtime, copied under the SONAME the Debian headers link against.

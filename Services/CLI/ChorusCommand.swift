@@ -12,7 +12,7 @@ struct ChorusCommand: AsyncParsableCommand {
         commandName: "chorus",
         abstract: "Fuse the answers of several LLMs into one.",
         discussion: "`bin/chorus up` and `bin/chorus down` start and stop the embedded stack.",
-        subcommands: [Init.self, Migrate.self, Status.self, Ask.self, Publish.self, Tail.self, RequestCommand.self, BillingCommand.self, ProjectCommand.self])
+        subcommands: [Init.self, Migrate.self, Status.self, Ask.self, Publish.self, Tail.self, RequestCommand.self, BillingCommand.self, ProjectCommand.self, KeysCommand.self])
 }
 
 /// What every subcommand needs: settings, a quiet logger, and one-line failures.

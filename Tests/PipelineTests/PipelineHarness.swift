@@ -54,6 +54,7 @@ final class PipelineHarness: Sendable {
         childEnvironment["CHORUS_CATALOG_PATH"] = catalogPath
         childEnvironment["CHORUS_KAFKA_NAMESPACE"] = namespace
         childEnvironment["CHORUS_LOG_LEVEL"] = "info"
+        childEnvironment["CHORUS_HTTP_PORT"] = "0"  // an ephemeral port, read back from ingest's log
         var processes: [Process] = []
         for service in Self.services {
             let process = Process()
@@ -86,6 +87,12 @@ final class PipelineHarness: Sendable {
                 try await Task.sleep(for: .milliseconds(100))
             }
         }
+    }
+
+    /// The HTTP front door's port, from ingest's start-up line.
+    var httpPort: Int? {
+        guard let match = log(of: "ingest").firstMatch(of: /http\.port=(\d+)/) else { return nil }
+        return Int(match.1)
     }
 
     func log(of service: String) -> String {

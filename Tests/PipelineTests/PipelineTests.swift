@@ -3,6 +3,8 @@ import Foundation
 import Kafka
 import Postgres
 import ProviderSimulator
+import HTTP
+import Trail
 import Testing
 
 /// The whole pipeline, six real processes, real broker, PostgreSQL and GGUF models, with the
@@ -45,6 +47,7 @@ import Testing
                 try await malformedJSONIsDeadLetteredAndTheNextRequestAnswered(pipeline)
                 try await theSameIDTwiceIsOneRequest(pipeline, simulator)
                 try await overBudgetIsRejectedBeforeAnyModelCall(pipeline, simulator)
+                try await theOpenAISDKTalksToTheFrontDoor(pipeline)
                 try await localModelsAnswerThroughGPUInference(pipeline)
             } catch {
                 for service in PipelineHarness.services {
@@ -187,6 +190,54 @@ import Testing
             SELECT (SELECT count(*) FROM calls WHERE request_id = \(id)), (SELECT count(*) FROM usage_events WHERE request_id = \(id))
             """).first!.decode((Int, Int).self)
         #expect(trail == (0, 0))
+    }
+
+    func theOpenAISDKTalksToTheFrontDoor(_ p: PipelineHarness) async throws {
+        let port = try #require(p.httpPort)
+        let keys = APIKeys(database: p.database)
+        let key = try await keys.create(project: "default", label: "e2e").key
+        let python = "\(PipelineHarness.root)/.deps/venv/bin/python"
+        let script = "\(PipelineHarness.root)/Tests/PipelineTests/openai_client.py"
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: python)
+        process.arguments = [script, "http://127.0.0.1:\(port)/v1", key]
+        let output = Pipe()
+        let errors = Pipe()
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        let errorText = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        try #require(process.terminationStatus == 0, "the OpenAI SDK client failed: \(errorText.suffix(1500))")
+        let results = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let completion = try #require(results["completion"] as? [String: Any])
+        #expect(completion["content"] as? String == "Paris is the capital of France.")
+        #expect(completion["finish_reason"] as? String == "stop")
+        #expect(completion["chorus_status"] as? String == "ok")
+        #expect(completion["chorus_candidates"] as? [String] == ["sim-a", "sim-b"])
+        #expect((completion["total_tokens"] as? Int ?? 0) > 0)
+        #expect(results["stream"] as? String == "Paris is the capital of France.")
+        #expect((results["models"] as? [String])?.contains("chorus/sims") == true)
+        #expect(results["bad_key"] as? String == "AuthenticationError 401")
+
+        // A key of another project cannot read this project's request trail.
+        let id = try #require(completion["id"] as? String)
+        let otherProject = "other-\(id.suffix(8))"
+        try await p.database.execute("INSERT INTO projects (id) VALUES (\(otherProject)) ON CONFLICT DO NOTHING")
+        let otherKey = try await keys.create(project: otherProject, label: "e2e").key
+        let client = HTTPClient()
+        defer { Task { await client.shutdown() } }
+        func trail(_ key: String) async throws -> HTTPResponse {
+            try await client.execute(HTTPRequest(
+                url: "http://127.0.0.1:\(port)/v1/requests/\(id)", headers: ["Authorization": "Bearer \(key)"], timeout: .seconds(10)))
+        }
+        let own = try await trail(key)
+        #expect(own.status == 200)
+        #expect(String(decoding: own.body, as: UTF8.self).contains("\"calls\""))
+        let foreign = try await trail(otherKey)
+        #expect(foreign.status == 404)
+        #expect(!String(decoding: foreign.body, as: UTF8.self).contains("Paris"))
     }
 
     func localModelsAnswerThroughGPUInference(_ p: PipelineHarness) async throws {

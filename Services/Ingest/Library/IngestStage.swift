@@ -21,26 +21,47 @@ public final class IngestStage: Sendable {
 
     private var database: PostgresPool { infrastructure.database }
 
+    /// What became of a submitted request.
+    public enum Submission: Sendable {
+        /// Validated, recorded and passed to the dispatcher.
+        case accepted(FusionRequest)
+        /// The same request again (same id, same content): nothing new was started.
+        case repeated(id: String)
+        /// Refused; the answer (already recorded and published) says why.
+        case rejected(Answer)
+        /// Not a JSON object at all.
+        case undecodable(reason: String)
+    }
+
     public func handle(_ message: KafkaMessage) async throws -> StageLoop.Completion {
+        let traceParent = message.headers.first { $0.name == Headers.traceParent }?.value.map { String(decoding: $0, as: UTF8.self) }
+        if case .undecodable(let reason) = try await submit(message.value, traceParent: traceParent) {
+            throw StageFailure.poison("undecodable_request", reason)
+        }
+        return .done
+    }
+
+    /// Validates, records and dispatches one request, from Kafka or the HTTP front door.
+    public func submit(_ bytes: [UInt8], traceParent: String?) async throws -> Submission {
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         try await refreshProjectsIfStale()
-        var outcome = validate(message.value, now: now)
+        var outcome = validate(bytes, now: now)
         if case .rejected(_, _, let error) = outcome, error.code == "unknown_project" {
             // A project created a moment ago: look again before refusing.
             try await refreshProjects()
-            outcome = validate(message.value, now: now)
+            outcome = validate(bytes, now: now)
         }
         switch outcome {
         case .undecodable(let reason):
-            throw StageFailure.poison("undecodable_request", reason)
+            return .undecodable(reason: reason)
         case .rejected(let id, let project, let error):
             let answer = Answer.rejected(id: id, project: project, error: error, latencyMs: 0)
             try await TrailStore(database: database).recordAnswer(answer)
             try await infrastructure.publish(answer, to: Topics.answers, key: id)
+            return .rejected(answer)
         case .accepted(let request):
-            try await accept(request, message: message)
+            return try await accept(request, traceParent: traceParent) ? .accepted(request) : .repeated(id: request.id)
         }
-        return .done
     }
 
     private func validate(_ bytes: [UInt8], now: Int64) -> RequestValidator.Outcome {
@@ -48,7 +69,8 @@ public final class IngestStage: Sendable {
         return validator.validate(bytes, nowMs: now, projectExists: { known.contains($0) }, makeID: { "req-" + UUID().uuidString.lowercased() })
     }
 
-    private func accept(_ request: FusionRequest, message: KafkaMessage) async throws {
+    /// Records and dispatches a request; false when its id was already recorded with the same content.
+    private func accept(_ request: FusionRequest, traceParent: String?) async throws -> Bool {
         var identity = request
         identity.acceptedAtMs = 0
         let encoder = JSONEncoder()
@@ -56,23 +78,22 @@ public final class IngestStage: Sendable {
         let canonical = String(decoding: try encoder.encode(identity), as: UTF8.self)
         let options = String(decoding: try JSONEncoder().encode(request.options), as: UTF8.self)
         let messages = String(decoding: try JSONEncoder().encode(request.messages), as: UTF8.self)
-        let traceParent = message.headers.first { $0.name == Headers.traceParent }?.value.map { String(decoding: $0, as: UTF8.self) }
         let acceptedAt = Date(timeIntervalSince1970: Double(request.acceptedAtMs) / 1000)
         let deadline = Date(timeIntervalSince1970: Double(request.poolDeadlineMs) / 1000)
         let inserted = try await database.query("""
             INSERT INTO requests (id, project_id, mode, preset, pool, judge, options, messages, content_hash, trace_parent, accepted_at, deadline_at)
             VALUES (\(request.id), \(request.project), \(request.mode.rawValue), \(request.preset), string_to_array(\(request.pool.joined(separator: "\u{1F}")), chr(31)),
-                    \(request.judge), \(options)::jsonb, \(messages)::jsonb, sha256(convert_to(\(canonical), 'UTF8')), \(traceParent), \(acceptedAt), \(deadline))
+                    \(request.judge), \(options)::jsonb, \(messages)::jsonb, sha256(convert_to(\(canonical)::text, 'UTF8')), \(traceParent), \(acceptedAt), \(deadline))
             ON CONFLICT (id) DO NOTHING
             RETURNING id
             """)
         if inserted.isEmpty {
             // The id is known: the same request again, or another one reusing its id.
             let rows = try await database.query("""
-                SELECT r.content_hash = sha256(convert_to(\(canonical), 'UTF8')), a.payload::text
+                SELECT r.content_hash = sha256(convert_to(\(canonical)::text, 'UTF8')), a.payload::text
                 FROM requests r LEFT JOIN answers a ON a.request_id = r.id WHERE r.id = \(request.id)
                 """)
-            guard let row = rows.first else { return }
+            guard let row = rows.first else { return false }
             let (same, answer) = try row.decode((Bool, String?).self)
             guard same else {
                 throw StageFailure.poison(
@@ -83,11 +104,12 @@ public final class IngestStage: Sendable {
                 _ = try await infrastructure.producer.send(
                     topic: Topics.answers, key: Array(request.id.utf8), value: Array(answer.utf8))
             }
-            return
+            return false
         }
         var headers: [KafkaHeader] = []
         if let traceParent { headers.append(KafkaHeader(name: Headers.traceParent, value: Array(traceParent.utf8))) }
         try await infrastructure.publish(request, to: Topics.accepted, key: request.id, headers: headers)
+        return true
     }
 
     private func refreshProjectsIfStale() async throws {

@@ -2,6 +2,8 @@ import Catalog
 import ChorusRuntime
 import Contracts
 import Ingest
+import Postgres
+import Trail
 
 await ServiceMain.run(name: "ingest") { reader, logger in
     let catalog = try ModelCatalog.load(reader: reader)
@@ -9,6 +11,14 @@ await ServiceMain.run(name: "ingest") { reader, logger in
     let stage = IngestStage(validator: RequestValidator(catalog: catalog), infrastructure: infrastructure)
     let consumer = try infrastructure.consumer(group: "ingest", topics: [Topics.requests])
     let loop = StageLoop(name: "ingest", consumer: consumer, producer: infrastructure.producer, logger: logger, handler: stage.handle)
-    // Shutdown runs in reverse: the loop stops first, then the consumer commits, then the rest closes.
-    return [infrastructure.producer, infrastructure.database, consumer, loop]
+    // The OpenAI-compatible front door, into the same pipeline.
+    let database = try DatabaseSettings(reader: reader)
+    let trail = TrailStore(database: infrastructure.database)
+    let waiters = AnswerWaiters(
+        listener: PostgresListener(configuration: database.configuration(applicationName: "ingest-listener")), trail: trail)
+    let frontDoor = FrontDoor(
+        settings: try FrontDoor.Settings(reader: reader), stage: stage, catalog: catalog,
+        keys: APIKeys(database: infrastructure.database), trail: trail, waiters: waiters, logger: logger)
+    // Shutdown runs in reverse: HTTP and the loop stop first, then the consumer commits, then the rest closes.
+    return [infrastructure.producer, infrastructure.database, consumer, waiters, loop, frontDoor]
 }

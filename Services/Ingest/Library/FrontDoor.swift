@@ -1,0 +1,201 @@
+import Catalog
+import ChorusRuntime
+import Contracts
+import Foundation
+import Hummingbird
+import Logging
+import ServiceLifecycle
+import Trail
+
+/// The OpenAI-compatible HTTP front door, served by ingest: requests go into the same pipeline as
+/// `chorus.requests` (validated and recorded here, then straight to the dispatcher).
+///
+/// `POST /v1/chat/completions` (`model` is `chorus/<preset>` for fusion or a catalog model for a
+/// single call; an optional `chorus` object sets pool, judge, mode and options; `stream: true` gives
+/// server-sent events), `GET /v1/models`, `GET /v1/requests/{id}`, `GET /healthz`, `GET /readyz`.
+/// Every error is in OpenAI's error shape.
+public final class FrontDoor: Service, Sendable {
+    public struct Settings: Sendable {
+        public var host: String
+        public var port: Int
+        public var maxBodyBytes: Int
+        /// How long a request may wait for its answer beyond its own timeouts.
+        public var answerGrace: Duration
+
+        public init(reader: ConfigurationReader) throws {
+            host = try reader.string("http.host", default: "127.0.0.1")
+            port = try reader.int("http.port", default: 8080, range: 0...65_535)
+            maxBodyBytes = try reader.int("http.max_body_bytes", default: 1 << 20, range: 1024...(64 << 20))
+            answerGrace = try reader.duration("http.answer_grace", default: .seconds(30))
+        }
+    }
+
+    private let settings: Settings
+    private let stage: IngestStage
+    let catalog: ModelCatalog
+    private let keys: APIKeys
+    let trail: TrailStore
+    private let waiters: AnswerWaiters
+    private let logger: Logger
+
+    public init(
+        settings: Settings, stage: IngestStage, catalog: ModelCatalog, keys: APIKeys, trail: TrailStore, waiters: AnswerWaiters,
+        logger: Logger
+    ) {
+        self.settings = settings
+        self.stage = stage
+        self.catalog = catalog
+        self.keys = keys
+        self.trail = trail
+        self.waiters = waiters
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let logger = self.logger
+        let application = Application(
+            router: makeRouter(),
+            configuration: ApplicationConfiguration(address: .hostname(settings.host, port: settings.port)),
+            onServerRunning: { channel in
+                logger.info("http front door listening", metadata: ["http.port": "\(channel.localAddress?.port ?? -1)"])
+            },
+            logger: logger)
+        try await application.runService()
+    }
+
+    func makeRouter() -> Router<BasicRequestContext> {
+        let router = Router(context: BasicRequestContext.self)
+        router.get("/healthz") { _, _ in Self.json(.ok, #"{"status":"ok"}"#) }
+        router.get("/readyz") { _, _ in
+            do {
+                _ = try await self.trail.database.query("SELECT 1")
+                return Self.json(.ok, #"{"status":"ready"}"#)
+            } catch {
+                return Self.error(.serviceUnavailable, "the database does not answer", type: "service_unavailable", code: "not_ready")
+            }
+        }
+        router.get("/v1/models") { request, _ in
+            guard try await self.authenticate(request) != nil else { return Self.unauthorized() }
+            return Self.json(.ok, self.modelList())
+        }
+        router.get("/v1/requests/{id}") { request, context in
+            guard let project = try await self.authenticate(request) else { return Self.unauthorized() }
+            let id = try context.parameters.require("id")
+            // Another project's request is "not found" too: existence is not disclosed.
+            guard let trail = try await self.requestTrail(id: id, project: project) else {
+                return Self.error(.notFound, "no request \(id.prefix(128))", type: "invalid_request_error", code: "not_found")
+            }
+            return Self.json(.ok, trail)
+        }
+        router.post("/v1/chat/completions") { request, _ in
+            guard let project = try await self.authenticate(request) else { return Self.unauthorized() }
+            var request = request
+            let body: ByteBuffer
+            do {
+                body = try await request.collectBody(upTo: self.settings.maxBodyBytes)
+            } catch {
+                return Self.error(.contentTooLarge, "the body is over \(self.settings.maxBodyBytes) bytes", type: "invalid_request_error", code: "body_too_large")
+            }
+            return try await self.chatCompletion(Array(buffer: body), project: project)
+        }
+        return router
+    }
+
+    // MARK: - Chat completions
+
+    private func chatCompletion(_ body: [UInt8], project: String) async throws -> Response {
+        let wire: ChatCompletionRequest
+        do {
+            wire = try JSONDecoder().decode(ChatCompletionRequest.self, from: Data(body))
+        } catch let error as DecodingError {
+            return Self.error(.badRequest, RequestValidator.describe(error), type: "invalid_request_error", code: "invalid_request")
+        } catch {
+            return Self.error(.badRequest, "the body is not valid JSON", type: "invalid_request_error", code: "invalid_request")
+        }
+        var submitted = SubmittedRequest(
+            id: "req-" + UUID().uuidString.lowercased(), project: project, messages: wire.messages,
+            pool: wire.chorus?.pool, judge: wire.chorus?.judge, mode: wire.chorus?.mode, options: wire.chorus?.options ?? SubmittedOptions())
+        if wire.model.hasPrefix("chorus/") {
+            submitted.preset = submitted.pool == nil ? String(wire.model.dropFirst("chorus/".count)) : nil
+        } else {
+            do { _ = try catalog.resolve(wire.model) } catch {
+                return Self.error(.notFound, "the model \(wire.model.prefix(100)) does not exist", type: "invalid_request_error", code: "model_not_found")
+            }
+            submitted.pool = submitted.pool ?? [wire.model]
+            submitted.mode = submitted.mode ?? FusionMode.bestOf.rawValue
+        }
+        var options = submitted.options ?? SubmittedOptions()
+        options.maxTokens = options.maxTokens ?? wire.max_completion_tokens ?? wire.max_tokens
+        options.temperature = options.temperature ?? wire.temperature
+        submitted.options = options
+        let id = submitted.id!
+
+        let submission = try await stage.submit(Array(try JSONEncoder().encode(submitted)), traceParent: nil)
+        let wait = Duration.milliseconds((submitted.options?.timeoutMs ?? 30_000) * 3) + settings.answerGrace
+        if wire.stream == true {
+            return stream(submission: submission, id: id, model: wire.model, wait: wait)
+        }
+        switch submission {
+        case .undecodable(let reason):
+            return Self.error(.badRequest, reason, type: "invalid_request_error", code: "invalid_request")
+        case .rejected(let answer):
+            return Self.failure(answer)
+        case .accepted, .repeated:
+            guard let payload = try await waiters.answer(for: id, timeout: wait),
+                let answer = try? JSONDecoder().decode(Answer.self, from: Data(payload.utf8))
+            else {
+                return Self.error(.gatewayTimeout, "no answer for \(id) in time; GET /v1/requests/\(id) shows its progress", type: "timeout", code: "timeout")
+            }
+            guard answer.status == .ok || answer.status == .partial else { return Self.failure(answer) }
+            return Self.json(.ok, Self.completion(answer, model: wire.model, answerJSON: payload))
+        }
+    }
+
+    private func stream(submission: IngestStage.Submission, id: String, model: String, wait: Duration) -> Response {
+        let waiters = self.waiters
+        let body = ResponseBody { writer in
+            var answerJSON: String?
+            switch submission {
+            case .rejected(let answer):
+                answerJSON = String(decoding: try JSONEncoder().encode(answer), as: UTF8.self)
+            case .undecodable(let reason):
+                try await writer.write(ByteBuffer(string: "data: \(Self.errorJSON(reason, type: "invalid_request_error", code: "invalid_request"))\n\ndata: [DONE]\n\n"))
+                try await writer.finish(nil)
+                return
+            case .accepted, .repeated:
+                // Keep-alive comments while the pool and the judge work.
+                let deadline = ContinuousClock.now + wait
+                while answerJSON == nil, ContinuousClock.now < deadline {
+                    answerJSON = try await waiters.answer(for: id, timeout: min(.seconds(2), deadline - ContinuousClock.now))
+                    if answerJSON == nil { try await writer.write(ByteBuffer(string: ": keep-alive\n\n")) }
+                }
+            }
+            guard let answerJSON, let answer = try? JSONDecoder().decode(Answer.self, from: Data(answerJSON.utf8)) else {
+                try await writer.write(ByteBuffer(string: "data: \(Self.errorJSON("no answer for \(id) in time", type: "timeout", code: "timeout"))\n\ndata: [DONE]\n\n"))
+                try await writer.finish(nil)
+                return
+            }
+            if answer.status == .ok || answer.status == .partial {
+                for chunk in Self.chunks(answer, model: model, answerJSON: answerJSON) {
+                    try await writer.write(ByteBuffer(string: "data: \(chunk)\n\n"))
+                }
+            } else {
+                let error = answer.error ?? ErrorInfo(code: "failed", message: "the request failed")
+                try await writer.write(ByteBuffer(string: "data: \(Self.errorJSON(error.message, type: Self.errorType(answer), code: error.code))\n\n"))
+            }
+            try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
+            try await writer.finish(nil)
+        }
+        var headers = HTTPFields()
+        headers[.contentType] = "text/event-stream"
+        headers[.cacheControl] = "no-cache"
+        return Response(status: .ok, headers: headers, body: body)
+    }
+
+    // MARK: - Auth
+
+    private func authenticate(_ request: Request) async throws -> String? {
+        guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else { return nil }
+        return try await keys.project(for: String(header.dropFirst("Bearer ".count)).trimmingCharacters(in: .whitespaces))
+    }
+}
