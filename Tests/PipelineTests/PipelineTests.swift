@@ -48,6 +48,7 @@ import Testing
                 try await theSameIDTwiceIsOneRequest(pipeline, simulator)
                 try await overBudgetIsRejectedBeforeAnyModelCall(pipeline, simulator)
                 try await theOpenAISDKTalksToTheFrontDoor(pipeline)
+                try await theREADMECurlExamplesRunAsWritten(pipeline)
                 try await localModelsAnswerThroughGPUInference(pipeline)
             } catch {
                 for service in PipelineHarness.services {
@@ -238,6 +239,37 @@ import Testing
         let foreign = try await trail(otherKey)
         #expect(foreign.status == 404)
         #expect(!String(decoding: foreign.body, as: UTF8.self).contains("Paris"))
+    }
+
+    func theREADMECurlExamplesRunAsWritten(_ p: PipelineHarness) async throws {
+        let readme = try String(contentsOfFile: "\(PipelineHarness.root)/README.md", encoding: .utf8)
+        let section = try #require(readme.firstMatch(of: /<!-- http-examples[^\n]*-->\n```sh\n(?<script>[\s\S]*?)```\n<!-- \/http-examples -->/))
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = ["-e", "-c", String(section.script)]
+        process.currentDirectoryURL = URL(fileURLWithPath: PipelineHarness.root)
+        var environment = ProcessInfo.processInfo.environment
+        environment["CHORUS_URL"] = "http://127.0.0.1:\(try #require(p.httpPort))"
+        // SwiftPM holds its build lock while tests run: use the CLI as built, never rebuild it here.
+        environment["CHORUS_NO_BUILD"] = "1"
+        process.environment = environment
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = Pipe()
+        try process.run()
+        // A hung example fails the test instead of hanging it.
+        let watchdog = Task { [process] in
+            try? await Task.sleep(for: .seconds(180))
+            if process.isRunning { process.terminate() }
+        }
+        defer { watchdog.cancel() }
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        #expect(text.contains("\"object\":\"chat.completion\""))  // the fused completion
+        #expect(text.contains("chat.completion.chunk") && text.contains("data: [DONE]"))  // the stream
+        #expect(text.contains("\"object\":\"list\"") && text.contains("chorus/local"))  // the model list
+        #expect(!text.contains("\"error\""))
     }
 
     func localModelsAnswerThroughGPUInference(_ p: PipelineHarness) async throws {

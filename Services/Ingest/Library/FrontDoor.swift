@@ -5,6 +5,8 @@ import Foundation
 import Hummingbird
 import Logging
 import ServiceLifecycle
+import Synchronization
+import Dispatch
 import Trail
 
 /// The OpenAI-compatible HTTP front door, served by ingest: requests go into the same pipeline as
@@ -21,12 +23,17 @@ public final class FrontDoor: Service, Sendable {
         public var maxBodyBytes: Int
         /// How long a request may wait for its answer beyond its own timeouts.
         public var answerGrace: Duration
+        /// `http.rate_limit` / `CHORUS_HTTP_RATE_LIMIT`: requests per second per API key (bursts up to `http.burst`).
+        public var rateLimit: Int
+        public var burst: Int
 
         public init(reader: ConfigurationReader) throws {
             host = try reader.string("http.host", default: "127.0.0.1")
             port = try reader.int("http.port", default: 8080, range: 0...65_535)
             maxBodyBytes = try reader.int("http.max_body_bytes", default: 1 << 20, range: 1024...(64 << 20))
             answerGrace = try reader.duration("http.answer_grace", default: .seconds(30))
+            rateLimit = try reader.int("http.rate_limit", default: 50, range: 1...1_000_000)
+            burst = try reader.int("http.burst", default: 100, range: 1...1_000_000)
         }
     }
 
@@ -37,6 +44,7 @@ public final class FrontDoor: Service, Sendable {
     let trail: TrailStore
     private let waiters: AnswerWaiters
     private let logger: Logger
+    private let limiter: Mutex<RateLimiter>
 
     public init(
         settings: Settings, stage: IngestStage, catalog: ModelCatalog, keys: APIKeys, trail: TrailStore, waiters: AnswerWaiters,
@@ -49,6 +57,7 @@ public final class FrontDoor: Service, Sendable {
         self.trail = trail
         self.waiters = waiters
         self.logger = logger
+        self.limiter = Mutex(RateLimiter(rate: Double(settings.rateLimit), burst: settings.burst))
     }
 
     public func run() async throws {
@@ -89,6 +98,13 @@ public final class FrontDoor: Service, Sendable {
         }
         router.post("/v1/chat/completions") { request, _ in
             guard let project = try await self.authenticate(request) else { return Self.unauthorized() }
+            if let retryAfter = self.throttle(request) {
+                var response = Self.error(
+                    .tooManyRequests, "rate limit of \(self.settings.rateLimit) requests per second for this key reached; retry in \(retryAfter) s",
+                    type: "rate_limit_error", code: "rate_limited")
+                response.headers[.retryAfter] = String(retryAfter)
+                return response
+            }
             var request = request
             let body: ByteBuffer
             do {
@@ -193,6 +209,16 @@ public final class FrontDoor: Service, Sendable {
     }
 
     // MARK: - Auth
+
+    /// The rate limiter's verdict for the request's key (keyed by the key's public id).
+    private func throttle(_ request: Request) -> Int? {
+        let keyID = request.headers[.authorization]?.split(separator: "_").dropFirst().first.map(String.init) ?? "-"
+        let now = DispatchTime.now().uptimeNanoseconds
+        return limiter.withLock { limiter in
+            if limiter.trackedKeys > 10_000 { limiter.prune(nowNanos: now) }
+            return limiter.admit(keyID, nowNanos: now)
+        }
+    }
 
     private func authenticate(_ request: Request) async throws -> String? {
         guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else { return nil }
