@@ -34,6 +34,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.0"),
         // Only the provider simulator (a test-support HTTP server) uses Hummingbird for now.
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.0"),
     ],
@@ -94,6 +95,7 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             path: "Shared/ChorusRuntime"),
         // Message contracts of every topic: pure Swift, no C.
@@ -109,6 +111,7 @@ let package = Package(
             dependencies: [
                 "Contracts", "Catalog", "ChorusRuntime", "Kafka", "Postgres", "Trail",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ],
             path: "Services/Ingest/Library"),
         .target(
@@ -125,7 +128,9 @@ let package = Package(
             name: "ProviderWorker", dependencies: ["Contracts", "Catalog", "ChorusRuntime", "HTTP", "Kafka", "Trail"],
             path: "Services/ProviderWorker/Library"),
 
-        .executableTarget(name: "IngestMain", dependencies: ["Ingest", "ChorusRuntime", "Catalog", "Contracts", "Postgres", "Trail"], path: "Services/Ingest/Main"),
+        .executableTarget(
+            name: "IngestMain", dependencies: ["Ingest", "ChorusRuntime", "Catalog", "Contracts", "Kafka", "Postgres", "Trail"],
+            path: "Services/Ingest/Main"),
         .executableTarget(name: "DispatcherMain", dependencies: ["Dispatcher", "ChorusRuntime", "Catalog", "Contracts", "HTTP"], path: "Services/Dispatcher/Main"),
         .executableTarget(name: "ProviderWorkerMain", dependencies: ["ProviderWorker", "ChorusRuntime", "Catalog", "Contracts", "HTTP"], path: "Services/ProviderWorker/Main"),
         .executableTarget(name: "JudgeMain", dependencies: ["Judge", "ChorusRuntime", "Catalog", "Contracts", "HTTP"], path: "Services/Judge/Main"),

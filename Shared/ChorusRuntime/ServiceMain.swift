@@ -21,6 +21,7 @@ public enum ServiceMain {
             let reader = try ConfigurationReader()
             runtime = try RuntimeSettings(reader: reader)
             bootstrapLogging(runtime)
+            ChorusMetrics.bootstrap()
             var base = Logger(label: name)
             base[metadataKey: LogKey.service] = .string(name)
             logger = base

@@ -1,6 +1,7 @@
 import Contracts
 import Kafka
 import Logging
+import Metrics
 import ServiceLifecycle
 import Synchronization
 
@@ -66,6 +67,10 @@ public final class StageLoop: Service, Sendable {
     private let maxAttempts: Int
     private let logger: Logger
     private let queues = Mutex(KeyedQueues())
+    private let consumed: Counter
+    private let deadLettered: Counter
+    private let transientRetries: Counter
+    private let processing: Timer
 
     public init(
         name: String, consumer: KafkaConsumer, producer: KafkaProducer, maxInFlight: Int = 256, maxAttempts: Int = 3,
@@ -78,6 +83,10 @@ public final class StageLoop: Service, Sendable {
         self.slots = AsyncSemaphore(limit: maxInFlight)
         self.maxAttempts = maxAttempts
         self.logger = logger
+        consumed = Counter(label: "chorus_messages_processed_total", dimensions: [("stage", name)])
+        deadLettered = Counter(label: "chorus_messages_dead_lettered_total", dimensions: [("stage", name)])
+        transientRetries = Counter(label: "chorus_transient_retries_total", dimensions: [("stage", name)])
+        processing = Timer(label: "chorus_processing_seconds", dimensions: [("stage", name)], preferredDisplayUnit: .seconds)
     }
 
     public func run() async throws {
@@ -104,16 +113,20 @@ public final class StageLoop: Service, Sendable {
     }
 
     private func process(_ message: KafkaMessage) async {
+        let started = ContinuousClock.now
+        defer { processing.record(duration: ContinuousClock.now - started) }
         var attempt = 1
         var transientWaits = 0
         while true {
             do {
                 if try await handler(message) == .done { consumer.markProcessed(message) }
+                consumed.increment()
                 return
             } catch {
                 let failure = classify(error)
                 if failure.kind == .transient && !Task.isCancelled {
                     transientWaits += 1
+                    transientRetries.increment()
                     // Capped backoff: a database restart should delay, never drop.
                     let wait = RetryPolicy(maxAttempts: Int.max, baseDelay: .milliseconds(50), maxDelay: .seconds(2))
                         .delay(afterAttempt: min(transientWaits, 10), random: Double.random(in: 0.5..<1))!
@@ -125,6 +138,7 @@ public final class StageLoop: Service, Sendable {
                 }
                 if failure.kind == .poison || attempt >= maxAttempts {
                     await deadLetter(message, failure)
+                    deadLettered.increment()
                     consumer.markProcessed(message)
                     return
                 }

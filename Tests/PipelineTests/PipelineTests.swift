@@ -239,6 +239,17 @@ import Testing
         let foreign = try await trail(otherKey)
         #expect(foreign.status == 404)
         #expect(!String(decoding: foreign.body, as: UTF8.self).contains("Paris"))
+
+        let ready = try await client.execute(HTTPRequest(url: "http://127.0.0.1:\(port)/readyz", timeout: .seconds(10)))
+        #expect(ready.status == 200)
+        #expect(String(decoding: ready.body, as: UTF8.self) == #"{"status":"ready","database":"ok","kafka":"ok"}"#)
+
+        // Prometheus metrics: the front door's requests and the stage's processed messages.
+        let metrics = try await client.execute(HTTPRequest(url: "http://127.0.0.1:\(port)/metrics", timeout: .seconds(10)))
+        let text = String(decoding: metrics.body, as: UTF8.self)
+        #expect(metrics.status == 200)
+        #expect(text.contains("chorus_http_requests_total{") && text.contains("/v1/chat/completions"))
+        #expect(text.contains("chorus_messages_processed_total{stage=\"ingest\"}"))
     }
 
     func theREADMECurlExamplesRunAsWritten(_ p: PipelineHarness) async throws {

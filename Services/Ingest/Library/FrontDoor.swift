@@ -4,6 +4,7 @@ import Contracts
 import Foundation
 import Hummingbird
 import Logging
+import Metrics
 import ServiceLifecycle
 import Synchronization
 import Dispatch
@@ -45,11 +46,13 @@ public final class FrontDoor: Service, Sendable {
     private let waiters: AnswerWaiters
     private let logger: Logger
     private let limiter: Mutex<RateLimiter>
+    private let checkBroker: @Sendable () async throws -> Void
 
     public init(
         settings: Settings, stage: IngestStage, catalog: ModelCatalog, keys: APIKeys, trail: TrailStore, waiters: AnswerWaiters,
-        logger: Logger
+        logger: Logger, checkBroker: @escaping @Sendable () async throws -> Void
     ) {
+        self.checkBroker = checkBroker
         self.settings = settings
         self.stage = stage
         self.catalog = catalog
@@ -74,14 +77,25 @@ public final class FrontDoor: Service, Sendable {
 
     func makeRouter() -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
+        router.add(middleware: RequestCounter())
         router.get("/healthz") { _, _ in Self.json(.ok, #"{"status":"ok"}"#) }
+        router.get("/metrics") { _, _ in
+            var headers = HTTPFields()
+            headers[.contentType] = "text/plain; version=0.0.4"
+            return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: ChorusMetrics.exposition())))
+        }
         router.get("/readyz") { _, _ in
             do {
                 _ = try await self.trail.database.query("SELECT 1")
-                return Self.json(.ok, #"{"status":"ready"}"#)
             } catch {
                 return Self.error(.serviceUnavailable, "the database does not answer", type: "service_unavailable", code: "not_ready")
             }
+            do {
+                try await self.checkBroker()
+            } catch {
+                return Self.error(.serviceUnavailable, "the Kafka broker does not answer", type: "service_unavailable", code: "not_ready")
+            }
+            return Self.json(.ok, #"{"status":"ready","database":"ok","kafka":"ok"}"#)
         }
         router.get("/v1/models") { request, _ in
             guard try await self.authenticate(request) != nil else { return Self.unauthorized() }
@@ -223,5 +237,22 @@ public final class FrontDoor: Service, Sendable {
     private func authenticate(_ request: Request) async throws -> String? {
         guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else { return nil }
         return try await keys.project(for: String(header.dropFirst("Bearer ".count)).trimmingCharacters(in: .whitespaces))
+    }
+}
+
+/// Counts HTTP requests by route and status: `chorus_http_requests_total{route, status}`.
+struct RequestCounter: RouterMiddleware {
+    typealias Context = BasicRequestContext
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let route = request.uri.path.hasPrefix("/v1/requests/") ? "/v1/requests/{id}" : request.uri.path
+        do {
+            let response = try await next(request, context)
+            Counter(label: "chorus_http_requests_total", dimensions: [("route", route), ("status", String(response.status.code))]).increment()
+            return response
+        } catch {
+            Counter(label: "chorus_http_requests_total", dimensions: [("route", route), ("status", "error")]).increment()
+            throw error
+        }
     }
 }

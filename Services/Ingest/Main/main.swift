@@ -2,6 +2,7 @@ import Catalog
 import ChorusRuntime
 import Contracts
 import Ingest
+import Kafka
 import Postgres
 import Trail
 
@@ -18,7 +19,12 @@ await ServiceMain.run(name: "ingest") { reader, logger in
         listener: PostgresListener(configuration: database.configuration(applicationName: "ingest-listener")), trail: trail)
     let frontDoor = FrontDoor(
         settings: try FrontDoor.Settings(reader: reader), stage: stage, catalog: catalog,
-        keys: APIKeys(database: infrastructure.database), trail: trail, waiters: waiters, logger: logger)
+        keys: APIKeys(database: infrastructure.database), trail: trail, waiters: waiters, logger: logger,
+        checkBroker: { [kafka = infrastructure.kafka] in
+            var client = kafka.client(id: "ingest-readyz")
+            client.reachabilityTimeout = .seconds(2)
+            try await KafkaAdmin(configuration: client, logger: logger).checkReachability()
+        })
     // Shutdown runs in reverse: HTTP and the loop stop first, then the consumer commits, then the rest closes.
     return [infrastructure.producer, infrastructure.database, consumer, waiters, loop, frontDoor]
 }
