@@ -1,3 +1,4 @@
+import Foundation
 import Catalog
 import ChorusRuntime
 import Contracts
@@ -117,5 +118,3 @@ import Testing
         }
     }
 }
-
-import Foundation

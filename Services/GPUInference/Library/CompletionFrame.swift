@@ -1,3 +1,4 @@
+import Foundation
 import Contracts
 
 /// How a base (not instruction-tuned) model is asked a question: a short few-shot frame of
@@ -38,5 +39,3 @@ public enum CompletionFrame {
         text.split(whereSeparator: \.isNewline).joined(separator: " ").trimmingCharacters(in: .whitespaces)
     }
 }
-
-import Foundation

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Deterministic choices that need no model: the fallback when a judge's verdict is unusable, and
 /// majority voting.
 public enum Consensus {
@@ -85,5 +87,3 @@ public enum Consensus {
         return Double(a.intersection(b).count) / Double(a.union(b).count)
     }
 }
-
-import Foundation
