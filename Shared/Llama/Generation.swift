@@ -12,11 +12,14 @@ public struct GenerationParameters: Sendable, Hashable {
     public var seed: UInt64?
     /// Generation ends before the first of these strings; the text never contains it. Default none.
     public var stop: [String]
+    /// Keep generating past end-of-generation tokens until `maxTokens` (benchmarks that need a fixed
+    /// length). Default `false`.
+    public var ignoresEndOfText: Bool
 
     /// Creates parameters; the defaults are greedy, 256 tokens, no stop strings.
     public init(
         maxTokens: Int = 256, temperature: Float = 0, topP: Float = 1, topK: Int = 0, seed: UInt64? = nil,
-        stop: [String] = []
+        stop: [String] = [], ignoresEndOfText: Bool = false
     ) {
         self.maxTokens = maxTokens
         self.temperature = temperature
@@ -24,6 +27,7 @@ public struct GenerationParameters: Sendable, Hashable {
         self.topK = topK
         self.seed = seed
         self.stop = stop
+        self.ignoresEndOfText = ignoresEndOfText
     }
 }
 
@@ -47,11 +51,21 @@ public struct GenerationTimings: Sendable, Hashable {
     public var decoding: Duration
     /// From the call to the first sampled token.
     public var timeToFirstToken: Duration
+    /// From the call to the start of its prompt evaluation (waiting for a free sequence slot).
+    public var queueWait: Duration
+    /// The compute time attributed to this generation: the whole of every step it ran alone, a share
+    /// proportional to its rows of every step it shared with other sequences (continuous batching).
+    public var deviceTime: Duration
 
-    public init(promptEvaluation: Duration, decoding: Duration, timeToFirstToken: Duration) {
+    public init(
+        promptEvaluation: Duration, decoding: Duration, timeToFirstToken: Duration, queueWait: Duration = .zero,
+        deviceTime: Duration? = nil
+    ) {
         self.promptEvaluation = promptEvaluation
         self.decoding = decoding
         self.timeToFirstToken = timeToFirstToken
+        self.queueWait = queueWait
+        self.deviceTime = deviceTime ?? promptEvaluation + decoding
     }
 }
 

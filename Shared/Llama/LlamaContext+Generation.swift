@@ -102,7 +102,7 @@ extension LlamaContext {
         while generated.count < parameters.maxTokens, position < contextSize {
             let token = try sample(batchIndex: lastIndex, using: &sampler)
             if firstToken == nil { firstToken = .now }
-            if model.isEndOfGeneration(token) {
+            if model.isEndOfGeneration(token), !parameters.ignoresEndOfText {
                 finishReason = .endOfText
                 break
             }

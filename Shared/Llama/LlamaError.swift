@@ -44,6 +44,8 @@ public struct LlamaError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let invalidArgument = Code("invalidArgument")
         /// The worker was closed before or while the job ran.
         public static let workerClosed = Code("workerClosed")
+        /// The caller cancelled the generation before it started.
+        public static let cancelled = Code("cancelled")
     }
 
     /// What kind of failure this is.
