@@ -178,6 +178,9 @@ let package = Package(
         .testTarget(name: "BillingTests", dependencies: ["Billing", "Catalog", "ChorusRuntime", "Contracts", "Postgres"], path: "Tests/BillingTests"),
         .testTarget(name: "JudgeTests", dependencies: ["Judge"], path: "Tests/JudgeTests"),
         .testTarget(
+            name: "GPUInferenceTests", dependencies: ["GPUInference", "Catalog", "Contracts", "Llama"],
+            path: "Tests/GPUInferenceTests"),
+        .testTarget(
             name: "ProviderSimulatorTests",
             dependencies: ["ProviderSimulator", .product(name: "Logging", package: "swift-log")],
             path: "Tests/ProviderSimulatorTests"),

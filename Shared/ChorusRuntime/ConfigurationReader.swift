@@ -177,7 +177,7 @@ public struct ConfigurationReader: Sendable {
         path.hasPrefix("/") ? path : "\(home)/\(path)"
     }
 
-    private static func quoted(_ raw: String) -> String {
+    static func quoted(_ raw: String) -> String {
         "\"\(raw.prefix(80))\""
     }
 

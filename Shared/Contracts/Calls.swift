@@ -178,10 +178,18 @@ public struct UsageEvent: Sendable, Codable, Hashable {
     /// False for attempts the provider does not bill (an error before any tokens).
     public var billable: Bool
     public var occurredAtMs: Int64
+    /// Local calls: from the call's arrival at gpu-inference to its end, in milliseconds.
+    public var wallMs: Int64?
+    /// Local calls: from arrival to the start of prompt evaluation (model start-up and waiting for a
+    /// batch slot), in milliseconds.
+    public var queueWaitMs: Int64?
+    /// Local calls: where the model started from: `warm` (no cold start), `snapshot` or `disk`.
+    public var startTier: String?
 
     public init(
         eventID: String, requestID: String, project: String, callID: String, role: CallRole, round: Int,
-        model: String, provider: String, usage: TokenUsage, deviceNanos: Int64, billable: Bool, occurredAtMs: Int64
+        model: String, provider: String, usage: TokenUsage, deviceNanos: Int64, billable: Bool, occurredAtMs: Int64,
+        wallMs: Int64? = nil, queueWaitMs: Int64? = nil, startTier: String? = nil
     ) {
         self.eventID = eventID
         self.requestID = requestID
@@ -195,7 +203,13 @@ public struct UsageEvent: Sendable, Codable, Hashable {
         self.deviceNanos = deviceNanos
         self.billable = billable
         self.occurredAtMs = occurredAtMs
+        self.wallMs = wallMs
+        self.queueWaitMs = queueWaitMs
+        self.startTier = startTier
     }
+
+    /// Whether a local call waited for its model to load (`nil` for remote calls).
+    public var coldStart: Bool? { startTier.map { $0 != "warm" } }
 
     enum CodingKeys: String, CodingKey {
         case eventID = "event_id"
@@ -206,5 +220,8 @@ public struct UsageEvent: Sendable, Codable, Hashable {
         case deviceNanos = "device_nanos"
         case billable
         case occurredAtMs = "occurred_at_ms"
+        case wallMs = "wall_ms"
+        case queueWaitMs = "queue_wait_ms"
+        case startTier = "start_tier"
     }
 }

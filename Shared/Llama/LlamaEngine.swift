@@ -272,6 +272,8 @@ public final class LlamaEngine: Sendable {
             var pendingToken: LlamaToken?
             var nextPosition: Int
             var admittedAt: ContinuousClock.Instant
+            /// KV cells set aside for this generation at admission.
+            var reservedCells: Int
             var promptDoneAt: ContinuousClock.Instant?
             var firstTokenAt: ContinuousClock.Instant?
             var deviceNanos: Int64 = 0
@@ -335,15 +337,26 @@ public final class LlamaEngine: Sendable {
         }
 
         /// Gives free slots to waiting requests, first come first served, reusing the shared prefix.
+        ///
+        /// A request is admitted only when the KV cells it may need (its uncached prompt plus `maxTokens`)
+        /// fit beside the running ones' reservations, so a running generation never finds the cache full.
+        /// The queue is not reordered: a large request waits at the head rather than being overtaken
+        /// forever. A request larger than the whole cache runs alone and ends at its edge.
         private mutating func admit() {
             guard !waiting.isEmpty, running.count < slots else { return }
             let now = ContinuousClock.now
+            let capacity = context.contextSize - prefix.count
+            var reserved = running.values.reduce(0) { $0 + $1.reservedCells }
             for slot in 0..<slots where running[slot] == nil && !waiting.isEmpty {
-                let request = waiting.removeFirst()
+                let request = waiting[0]
                 // The last prompt token is always decoded, for its logits.
                 var shared = 0
                 let limit = min(prefix.count, request.tokens.count - 1)
                 while shared < limit && prefix[shared] == request.tokens[shared] { shared += 1 }
+                let cells = min(request.tokens.count - shared + request.parameters.maxTokens, capacity)
+                guard running.isEmpty || reserved + cells <= capacity else { return }
+                waiting.removeFirst()
+                reserved += cells
                 context.removeSequence(slot)
                 if shared > 0 {
                     try? context.copySequence(slots, to: slot, positions: 0..<shared)
@@ -351,7 +364,7 @@ public final class LlamaEngine: Sendable {
                 running[slot] = Running(
                     request: request, slot: slot, promptCursor: shared, cachedPrefix: shared,
                     sampler: LlamaSampler(request.parameters), text: GeneratedText(stop: request.parameters.stop),
-                    nextPosition: shared, admittedAt: now)
+                    nextPosition: shared, admittedAt: now, reservedCells: cells)
                 order.append(slot)
             }
         }

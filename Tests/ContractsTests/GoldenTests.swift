@@ -65,6 +65,8 @@ import Testing
         let event = try Self.roundTrip(UsageEvent.self, "usage-event")
         #expect(event.deviceNanos == 41_250_000)
         #expect(event.billable)
+        #expect(event.startTier == "snapshot" && event.coldStart == true)
+        #expect(event.wallMs == 112 && event.queueWaitMs == 3)
     }
 
     @Test func unknownFusionEventTypeIsAnError() {

@@ -20,6 +20,7 @@ public final class BillingStage: Sendable {
     static let columns = [
         "event_id", "request_id", "project_id", "call_id", "role", "round", "model", "provider", "prompt_tokens",
         "completion_tokens", "cached_prompt_tokens", "device_nanos", "billable", "occurred_at", "price_id", "cost_usd",
+        "wall_ms", "queue_wait_ms", "start_tier",
     ]
 
     /// Inserts the events that are new and adds their cost to their projects' spend, in one
@@ -54,6 +55,9 @@ public final class BillingStage: Sendable {
                 bindings.append(priced?.priceID)
                 // The exact decimal text of integer nano-dollars: numeric stores it without rounding.
                 bindings.append(priced.flatMap { PostgresNumeric($0.cost.description) })
+                bindings.append(e.wallMs)
+                bindings.append(e.queueWaitMs)
+                bindings.append(e.startTier)
             }
             // One statement: the new rows, the projects' spend and the daily rollup move together.
             // Rollup rows are written in key order, so concurrent billing instances cannot deadlock.

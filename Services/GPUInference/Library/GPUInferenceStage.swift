@@ -6,7 +6,7 @@ import ServiceLifecycle
 import Trail
 
 /// gpu-inference: a call on `chorus.calls.local` → a local model → its response on `chorus.fusion`
-/// (recorded first) and its usage event, with device time, on `chorus.usage`.
+/// (recorded first) and its usage event, with the serverless metering, on `chorus.usage`.
 public final class GPUInferenceStage: Service, Sendable {
     public let host: LocalModelHost
     private let infrastructure: StageInfrastructure
@@ -19,19 +19,27 @@ public final class GPUInferenceStage: Service, Sendable {
     public func handle(_ message: KafkaMessage) async throws -> StageLoop.Completion {
         let call = try JSONCoding.decode(ModelCall.self, from: message.value)
         try await TrailStore(database: infrastructure.database).serve(call, publish: infrastructure.publish) {
-            let (response, deviceNanos) = await host.generate(call)
-            guard response.error == nil else { return (response, []) }
-            let usage = UsageEvent.attempt(
-                1, of: call, provider: "local", usage: response.usage, deviceNanos: deviceNanos, billable: true,
+            let (response, metering) = await host.generate(call)
+            guard response.error == nil, let metering else { return (response, []) }
+            var usage = UsageEvent.attempt(
+                1, of: call, provider: "local", usage: response.usage, deviceNanos: metering.deviceNanos, billable: true,
                 atMs: Int64(Date().timeIntervalSince1970 * 1000))
+            usage.wallMs = metering.wallNanos / 1_000_000
+            usage.queueWaitMs = metering.queueWaitNanos / 1_000_000
+            usage.startTier = metering.tier.rawValue
             return (response, [usage])
         }
         return .done
     }
 
-    /// Holds the models until shutdown, then stops their threads.
+    /// Keeps the models in shape (warm minimums, idle unloading, metrics) until shutdown, then stops
+    /// their engines.
     public func run() async throws {
-        try? await gracefulShutdown()
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.host.maintain() }
+            try? await gracefulShutdown()
+            group.cancelAll()
+        }
         await host.shutdown()
     }
 }

@@ -4,33 +4,103 @@ import Foundation
 import Llama
 import Logging
 
-/// Serves the catalog's local models: loads each on its first call, keeps it loaded, and runs
-/// generations on the model's own worker thread.
+/// How the host runs its models.
+public struct LocalHostSettings: Sendable, Hashable {
+    /// CPU threads per model.
+    public var threads: Int
+    /// The most bytes the models may hold together (warm models and kept snapshots); `nil` is no limit.
+    public var memoryBudget: Int64?
+    /// How often idle models are looked for and metrics refreshed.
+    public var maintenanceInterval: Duration
+    /// The longest a call waits for its model (a load, or memory held by busy models), when its own
+    /// deadline is later or absent.
+    public var coldStartTimeout: Duration
+
+    public init(
+        threads: Int = 2, memoryBudget: Int64? = nil, maintenanceInterval: Duration = .seconds(1),
+        coldStartTimeout: Duration = .seconds(120)
+    ) {
+        self.threads = threads
+        self.memoryBudget = memoryBudget
+        self.maintenanceInterval = maintenanceInterval
+        self.coldStartTimeout = coldStartTimeout
+    }
+}
+
+/// What a local call used, for its usage event.
+public struct LocalMetering: Sendable, Hashable {
+    /// Compute time apportioned to the call (its share of every decode step it was part of).
+    public var deviceNanos: Int64
+    /// From arrival to the start of its prompt evaluation: model start-up plus waiting for a slot.
+    public var queueWaitNanos: Int64
+    /// From arrival to the end.
+    public var wallNanos: Int64
+    /// Where the model started from for this call (`warm` when it was already loaded).
+    public var tier: StartTier
+
+    /// Whether the call waited for its model to load.
+    public var coldStart: Bool { tier != .warm }
+}
+
+/// Serves the catalog's local models like a serverless GPU host: a model loads on its first call (a
+/// cold start, from disk or from the warm snapshot tier), serves concurrent calls with continuous
+/// batching, unloads after its idle window (keeping a snapshot while memory allows) and, when the memory
+/// budget is tight, gives way to other models least recently used first — never while busy.
 ///
 /// A model whose GGUF is missing or corrupt fails its own calls with a clear error; the host and its
-/// other models keep serving. (The serverless lifecycle of issue #4 — idle unloading, snapshot tiers,
-/// continuous batching — builds on this.)
+/// other models keep serving.
 public actor LocalModelHost {
-    private struct Loaded: Sendable {
+    /// A loaded model: its weights and its batching engine.
+    struct Instance: Sendable {
         var model: LlamaModel
-        var worker: LlamaWorker
+        var engine: LlamaEngine
+    }
+
+    /// What an unloaded model keeps in the snapshot tier: its mapped weights and its prefix's KV state.
+    struct Snapshot: Sendable {
+        var model: LlamaModel
+        var prefix: [LlamaToken]
+        var state: LlamaSequenceState?
     }
 
     private let models: [String: LocalModel]
-    private let threads: Int
+    private let settings: LocalHostSettings
     private let logger: Logger
-    private var loaded: [String: Task<Loaded, any Error>] = [:]
+    private let metrics = InferenceMetrics()
+    private var fleet: ModelFleet
+    private var instances: [String: Instance] = [:]
+    private var snapshots: [String: Snapshot] = [:]
+    private var loads: [String: (tier: StartTier, task: Task<Instance, any Error>)] = [:]
+    private var drains: [String: Task<Void, Never>] = [:]
+    private var warmUps: [String: Task<Void, Never>] = [:]
+    private var memoryWaiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
+    private var nextWaiter: UInt64 = 0
+    private var lastStatistics: [String: (at: ContinuousClock.Instant, statistics: LlamaEngineStatistics, tokens: Int)] = [:]
+    private var completionTokens: [String: Int] = [:]
 
-    public init(catalog: ModelCatalog, threads: Int, logger: Logger) {
+    public init(catalog: ModelCatalog, settings: LocalHostSettings, logger: Logger) {
         var models: [String: LocalModel] = [:]
         for (id, model) in catalog.models {
             if case .local(let local) = model.placement { models[id] = local }
         }
         self.models = models
-        self.threads = threads
+        self.settings = settings
         self.logger = logger
+        self.fleet = ModelFleet(
+            specs: models.mapValues { local in
+                let fileBytes = Self.fileSize(local.ggufPath)
+                return ModelFleet.Spec(
+                    idleWindow: local.idleWindow, minWarm: local.minWarm,
+                    warmBytes: fileBytes + Int64(local.contextSize) * Self.estimatedKVBytesPerToken,
+                    snapshotBytes: fileBytes)
+            },
+            budget: settings.memoryBudget, now: .now)
         LlamaBackend.bootstrap(logger: logger)
     }
+
+    /// Before a model has loaded, its KV cache is estimated at this many bytes a token (SmolLM2-135M
+    /// needs 23 KB, Gemma 3 270M 18 KB); after loading the host uses the measured size.
+    static let estimatedKVBytesPerToken: Int64 = 32 << 10
 
     /// Problems visible without loading anything (a missing file), by model id.
     public nonisolated func missingFiles() -> [(model: String, path: String)] {
@@ -41,31 +111,52 @@ public actor LocalModelHost {
 
     public nonisolated var modelIDs: [String] { models.keys.sorted() }
 
+    /// Each model's lifecycle phase (`unloaded`, `snapshot`, `loading`, `warm`, `draining`), for tests and status.
+    public func phases() -> [String: String] {
+        fleet.models.mapValues { model in
+            switch model.phase {
+            case .unloaded: model.hasSnapshot ? "snapshot" : "unloaded"
+            case .loading: "loading"
+            case .warm: "warm"
+            case .draining: "draining"
+            }
+        }
+    }
+
+    /// Bytes the models hold now, by the host's accounting.
+    public func residentBytes() -> Int64 { fleet.residentBytes }
+
+    // MARK: - Calls
+
     /// Runs one call. Never throws: failures become the response's error.
-    public func generate(_ call: ModelCall) async -> (response: ModelResponse, deviceNanos: Int64) {
-        let started = ContinuousClock.now
-        func failure(_ code: String, _ message: String) -> (ModelResponse, Int64) {
+    public func generate(_ call: ModelCall) async -> (response: ModelResponse, metering: LocalMetering?) {
+        let arrived = ContinuousClock.now
+        func failure(_ code: String, _ message: String) -> (ModelResponse, LocalMetering?) {
             (ModelResponse(
                 callID: call.callID, requestID: call.requestID, role: call.role, round: call.round, index: call.index,
                 model: call.model, provider: "local", content: nil, error: ErrorInfo(code: code, message: message),
-                finishReason: nil, latencyMs: Self.milliseconds(ContinuousClock.now - started), usage: .zero), 0)
+                finishReason: nil, latencyMs: Self.milliseconds(ContinuousClock.now - arrived), usage: .zero), nil)
         }
         guard let local = models[call.model] else {
             return failure("unknown_model", "\(call.model) is not a local model of this host")
         }
-        let cold = loaded[call.model] == nil
-        let entry: Loaded
-        do {
-            entry = try await load(call.model, local)
-        } catch {
-            return failure("model_unavailable", "\(call.model): \(error)")
+        let instance: Instance
+        let tier: StartTier
+        switch await acquire(call.model, local, deadline: deadline(of: call, from: arrived)) {
+        case .success(let acquired): (instance, tier) = acquired
+        case .failure(let error): return failure(error.code, "\(call.model): \(error.message)")
         }
+        defer {
+            fleet.release(call.model, now: .now)
+            wakeMemoryWaiters()
+        }
+
         let prompt: String
         var stop: [String] = []
         switch local.promptStyle {
         case .chat:
             do {
-                prompt = try entry.model.applyChatTemplate(call.messages.map {
+                prompt = try instance.model.applyChatTemplate(call.messages.map {
                     Llama.ChatMessage(role: .init(rawValue: $0.role.rawValue), content: $0.content)
                 })
             } catch {
@@ -78,55 +169,304 @@ public actor LocalModelHost {
         // A seed from the call id: a redelivered call at temperature > 0 samples the same text.
         let parameters = GenerationParameters(
             maxTokens: call.maxTokens, temperature: Float(call.temperature), seed: Self.seed(call.callID), stop: stop)
+        let generation: Generation
         do {
-            let generation = try await entry.worker.generate(prompt: prompt, parameters: parameters)
-            let device = generation.timings.promptEvaluation + generation.timings.decoding
-            let response = ModelResponse(
-                callID: call.callID, requestID: call.requestID, role: call.role, round: call.round, index: call.index,
-                model: call.model, provider: "local", content: generation.text.trimmingCharacters(in: .whitespacesAndNewlines),
-                error: nil, finishReason: generation.finishReason.rawValue, latencyMs: Self.milliseconds(ContinuousClock.now - started),
-                usage: TokenUsage(
-                    promptTokens: generation.promptTokens, completionTokens: generation.completionTokens,
-                    cachedPromptTokens: generation.cachedPromptTokens),
-                deviceNanos: Self.nanoseconds(device), coldStart: cold)
-            return (response, Self.nanoseconds(device))
+            generation = try await instance.engine.generate(prompt: prompt, parameters: parameters)
+        } catch let error as LlamaError where error.code == .promptTooLong {
+            return failure("prompt_too_long", "\(call.model): \(error.detail)")
         } catch {
             return failure("generation_failed", "\(call.model): \(error)")
         }
+        let end = ContinuousClock.now
+        let deviceNanos = Self.nanoseconds(generation.timings.deviceTime)
+        // Queue wait counts from arrival: the model's start-up and the wait for a slot.
+        let startedAt = end - generation.timings.decoding - generation.timings.promptEvaluation
+        let metering = LocalMetering(
+            deviceNanos: deviceNanos, queueWaitNanos: Self.nanoseconds(startedAt - arrived),
+            wallNanos: Self.nanoseconds(end - arrived), tier: tier)
+        metrics.record(call: call.model, generation: generation, metering: metering)
+        completionTokens[call.model, default: 0] += generation.completionTokens
+        let response = ModelResponse(
+            callID: call.callID, requestID: call.requestID, role: call.role, round: call.round, index: call.index,
+            model: call.model, provider: "local", content: generation.text.trimmingCharacters(in: .whitespacesAndNewlines),
+            error: nil, finishReason: generation.finishReason.rawValue, latencyMs: Self.milliseconds(end - arrived),
+            usage: TokenUsage(
+                promptTokens: generation.promptTokens, completionTokens: generation.completionTokens,
+                cachedPromptTokens: generation.cachedPromptTokens),
+            deviceNanos: deviceNanos, coldStart: metering.coldStart)
+        return (response, metering)
     }
 
-    private func load(_ id: String, _ local: LocalModel) async throws -> Loaded {
-        if let task = loaded[id] {
-            do { return try await task.value } catch {
-                loaded[id] = nil  // let the next call try again (the file may have been fixed)
+    /// Why a call could not get its model.
+    struct AcquireError: Error {
+        var code: String
+        var message: String
+    }
+
+    /// Gets a warm instance of the model for one call, loading it (and evicting others) as needed.
+    /// On success the call holds the model until it calls `fleet.release`.
+    private func acquire(
+        _ id: String, _ local: LocalModel, deadline: ContinuousClock.Instant
+    ) async -> Result<(Instance, StartTier), AcquireError> {
+        var tier = StartTier.warm
+        while true {
+            switch fleet.acquire(id, now: .now) {
+            case .unknown:
+                return .failure(AcquireError(code: "unknown_model", message: "not a local model of this host"))
+            case .ready:
+                guard let instance = instances[id] else {
+                    fleet.release(id, now: .now)
+                    return .failure(AcquireError(code: "model_unavailable", message: "the host lost its loaded instance"))
+                }
+                return .success((instance, tier))
+            case .awaitLoad:
+                guard let load = loads[id] else { continue }
+                return await awaitLoad(load.task, tier: load.tier)
+            case .load(let loadTier, let unload, let dropSnapshots):
+                for victim in dropSnapshots {
+                    snapshots[victim] = nil
+                    metrics.resident(victim, bytes: 0)
+                    logger.info("snapshot dropped for memory", metadata: ["model": "\(victim)"])
+                }
+                for victim in unload {
+                    logger.info("evicting idle model for memory", metadata: ["model": "\(victim)", "for": "\(id)"])
+                    startDrain(victim)
+                }
+                tier = loadTier
+                let task = startLoad(id, local, tier: loadTier)
+                return await awaitLoad(task, tier: loadTier)
+            case .awaitDrain:
+                await drains[id]?.value
+            case .awaitMemory:
+                guard ContinuousClock.now < deadline else {
+                    return .failure(AcquireError(
+                        code: "model_unavailable",
+                        message: "the memory budget (\(settings.memoryBudget.map(String.init) ?? "none") bytes) stayed full of busy models until the call's deadline"))
+                }
+                await waitForMemory(until: deadline)
+            }
+        }
+    }
+
+    private func awaitLoad(_ task: Task<Instance, any Error>, tier: StartTier) async -> Result<(Instance, StartTier), AcquireError> {
+        do {
+            return .success((try await task.value, tier))
+        } catch {
+            // The load's failure released every holder (fleet.loadFailed).
+            return .failure(AcquireError(code: "model_unavailable", message: "\(error)"))
+        }
+    }
+
+    private func deadline(of call: ModelCall, from arrived: ContinuousClock.Instant) -> ContinuousClock.Instant {
+        let bound = arrived + settings.coldStartTimeout
+        guard call.deadlineMs > 0 else { return bound }
+        let remaining = call.deadlineMs - Int64(Date().timeIntervalSince1970 * 1000)
+        return min(bound, arrived + .milliseconds(max(0, remaining)))
+    }
+
+    // MARK: - Loading and unloading
+
+    private func startLoad(_ id: String, _ local: LocalModel, tier: StartTier) -> Task<Instance, any Error> {
+        let snapshot = tier == .snapshot ? snapshots.removeValue(forKey: id) : nil
+        let threads = settings.threads
+        let started = ContinuousClock.now
+        let task = Task<Instance, any Error> {
+            do {
+                let instance = try await Self.makeInstance(id, local, snapshot: snapshot, threads: threads)
+                self.loadSucceeded(id, instance, tier: snapshot == nil ? .disk : .snapshot, duration: .now - started)
+                return instance
+            } catch {
+                self.loadFailedWith(id, error)
                 throw error
             }
         }
-        let threads = self.threads
-        let logger = self.logger
-        let task = Task<Loaded, any Error> {
-            let model = try await LlamaModel.load(
-                path: local.ggufPath, parameters: LlamaModelParameters(gpuLayers: local.gpuLayers))
-            let worker = try await LlamaWorker(
-                model: model,
-                contextParameters: LlamaContextParameters(contextSize: local.contextSize, maxSequences: 1, threads: threads),
-                name: "llama-\(id)")
-            logger.info("model loaded", metadata: ["model": "\(id)", "load_ms": "\(Self.milliseconds(model.loadDuration))"])
-            return Loaded(model: model, worker: worker)
+        loads[id] = (tier, task)
+        return task
+    }
+
+    private static func makeInstance(_ id: String, _ local: LocalModel, snapshot: Snapshot?, threads: Int) async throws -> Instance {
+        let model: LlamaModel
+        let prefix: LlamaEngine.PrefixSeed
+        if let snapshot {
+            model = snapshot.model
+            prefix = snapshot.state.map { .snapshot(snapshot.prefix, $0) } ?? .tokens(snapshot.prefix)
+        } else {
+            model = try await LlamaModel.load(path: local.ggufPath, parameters: LlamaModelParameters(gpuLayers: local.gpuLayers))
+            prefix = .tokens(try commonPrefix(of: model, style: local.promptStyle))
         }
-        loaded[id] = task
-        do { return try await task.value } catch {
-            loaded[id] = nil
+        let engine = try await LlamaEngine(
+            model: model, slots: local.maxSequences,
+            contextParameters: LlamaContextParameters(contextSize: local.contextSize, threads: threads),
+            prefix: prefix, name: "llama-\(id)")
+        return Instance(model: model, engine: engine)
+    }
+
+    /// The tokens every prompt of this model starts with: the chat template's preamble (with its default
+    /// system prompt, if any) or the completion frame's instruction and examples.
+    static func commonPrefix(of model: LlamaModel, style: PromptStyle) throws -> [LlamaToken] {
+        let marker = "\u{E000}"
+        let rendered: String
+        switch style {
+        case .chat:
+            rendered = try model.applyChatTemplate([Llama.ChatMessage(role: .user, content: marker)])
+        case .completion:
+            rendered = CompletionFrame.prompt(for: [Contracts.ChatMessage(role: .user, content: marker)])
+        }
+        guard let range = rendered.range(of: marker) else { return [] }
+        // The last token may merge with the text that follows in a real prompt; prompts are matched token
+        // by token, so dropping it keeps every match exact.
+        return Array(try model.tokenize(String(rendered[..<range.lowerBound])).dropLast())
+    }
+
+    private func loadSucceeded(_ id: String, _ instance: Instance, tier: StartTier, duration: Duration) {
+        loads[id] = nil
+        instances[id] = instance
+        let engine = instance.engine
+        let kvBytesPerToken = engine.prefixState.map { Int64($0.byteCount / max(1, engine.prefix.count)) }
+            ?? Self.estimatedKVBytesPerToken
+        let weights = instance.model.fileSize
+        let warmBytes = weights + kvBytesPerToken * Int64(engine.contextSize)
+        fleet.loaded(id, warmBytes: warmBytes, snapshotBytes: weights + Int64(engine.prefixState?.byteCount ?? 0))
+        metrics.loaded(id, tier: tier, duration: duration, bytes: warmBytes)
+        logger.info(
+            "model warm",
+            metadata: [
+                "model": "\(id)", "tier": "\(tier.rawValue)", "load_ms": "\(Self.milliseconds(duration))",
+                "prefix_tokens": "\(engine.prefix.count)", "resident_mb": "\(warmBytes >> 20)",
+            ])
+    }
+
+    private func loadFailedWith(_ id: String, _ error: any Error) {
+        loads[id] = nil
+        fleet.loadFailed(id)
+        metrics.resident(id, bytes: 0)
+        logger.error("model failed to load", metadata: ["model": "\(id)", "error": "\(error)"])
+        wakeMemoryWaiters()
+    }
+
+    /// Unloads a model the fleet has marked draining; its calls have finished.
+    private func startDrain(_ id: String) {
+        guard let instance = instances.removeValue(forKey: id) else {
+            _ = fleet.drained(id, snapshotAvailable: false)
+            return
+        }
+        drains[id] = Task {
+            await instance.engine.shutdown()
+            self.drainFinished(id, instance)
+        }
+    }
+
+    private func drainFinished(_ id: String, _ instance: Instance) {
+        drains[id] = nil
+        let engine = instance.engine
+        if fleet.drained(id, snapshotAvailable: true) {
+            snapshots[id] = Snapshot(model: instance.model, prefix: engine.prefix, state: engine.prefixState)
+            metrics.resident(id, bytes: fleet.models[id]?.spec.snapshotBytes ?? 0)
+            logger.info("model unloaded to the snapshot tier", metadata: ["model": "\(id)"])
+        } else {
+            metrics.resident(id, bytes: 0)
+            logger.info("model unloaded", metadata: ["model": "\(id)"])
+        }
+        wakeMemoryWaiters()
+    }
+
+    // MARK: - Memory waiters
+
+    private func waitForMemory(until deadline: ContinuousClock.Instant) async {
+        let id = nextWaiter
+        nextWaiter += 1
+        let timeout = Task { [weak self] in
+            try? await Task.sleep(until: deadline)
+            await self?.wake(id)
+        }
+        await withCheckedContinuation { memoryWaiters[id] = $0 }
+        timeout.cancel()
+    }
+
+    private func wake(_ id: UInt64) {
+        memoryWaiters.removeValue(forKey: id)?.resume()
+    }
+
+    private func wakeMemoryWaiters() {
+        let waiters = memoryWaiters.values
+        memoryWaiters.removeAll()
+        for waiter in waiters { waiter.resume() }
+    }
+
+    // MARK: - Maintenance
+
+    /// Keeps the fleet in shape until cancelled: loads models that must stay warm, unloads idle ones,
+    /// refreshes the metrics.
+    public func maintain() async {
+        while !Task.isCancelled {
+            maintainOnce(now: .now)
+            try? await Task.sleep(for: settings.maintenanceInterval)
+        }
+    }
+
+    /// One maintenance pass (also called by tests).
+    public func maintainOnce(now: ContinuousClock.Instant) {
+        for id in fleet.expired(now: now) {
+            logger.info("model idle past its window, unloading", metadata: ["model": "\(id)"])
+            startDrain(id)
+        }
+        for id in fleet.belowMinimum where loads[id] == nil && warmUps[id] == nil {
+            guard let local = models[id], FileManager.default.fileExists(atPath: local.ggufPath) else { continue }
+            warmUps[id] = Task {
+                if (try? await self.hold(id)) != nil { self.release(id) }
+                self.warmUps[id] = nil
+            }
+        }
+        for (id, instance) in instances {
+            let statistics = instance.engine.statistics
+            let tokens = completionTokens[id, default: 0]
+            if let last = lastStatistics[id] {
+                metrics.rates(
+                    id, previous: last.statistics, current: statistics, tokens: tokens - last.tokens,
+                    over: now - last.at)
+            }
+            lastStatistics[id] = (now, statistics, tokens)
+        }
+    }
+
+    /// Holds a model as a call in flight does (loading it first if needed) until ``release(_:)``: a held
+    /// model is busy, so it is neither unloaded nor evicted. Used to warm models up, and by tests.
+    func hold(_ id: String) async throws {
+        guard let local = models[id] else {
+            throw AcquireError(code: "unknown_model", message: "\(id) is not a local model of this host")
+        }
+        if case .failure(let error) = await acquire(id, local, deadline: .now + settings.coldStartTimeout) {
             throw error
         }
     }
 
-    /// Stops every model's worker thread.
+    /// Ends a ``hold(_:)``.
+    func release(_ id: String) {
+        fleet.release(id, now: .now)
+        wakeMemoryWaiters()
+    }
+
+    /// The batching engine's counters of a warm model.
+    public func engineStatistics(_ id: String) -> LlamaEngineStatistics? {
+        instances[id]?.engine.statistics
+    }
+
+    /// Stops every model's engine.
     public func shutdown() async {
-        for task in loaded.values {
-            if let entry = try? await task.value { await entry.worker.shutdown() }
-        }
-        loaded = [:]
+        for (_, warmUp) in warmUps { await warmUp.value }
+        for (_, load) in loads { _ = try? await load.task.value }
+        for (_, drain) in drains { await drain.value }
+        for instance in instances.values { await instance.engine.shutdown() }
+        instances = [:]
+        snapshots = [:]
+    }
+
+    // MARK: - Helpers
+
+    static func fileSize(_ path: String) -> Int64 {
+        // Resolved first: attributes of a symbolic link are the link's own.
+        let resolved = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
+        return ((try? FileManager.default.attributesOfItem(atPath: resolved))?[.size] as? NSNumber)?.int64Value ?? 0
     }
 
     static func seed(_ text: String) -> UInt64 {

@@ -5,8 +5,12 @@ import GPUInference
 
 await ServiceMain.run(name: "gpu-inference") { reader, logger in
     let catalog = try ModelCatalog.load(reader: reader)
-    let host = LocalModelHost(
-        catalog: catalog, threads: try reader.int("gpu_inference.threads", default: 2, range: 1...256), logger: logger)
+    let settings = LocalHostSettings(
+        threads: try reader.int("gpu_inference.threads", default: 2, range: 1...256),
+        memoryBudget: try reader.byteSize("gpu_inference.memory_budget", default: nil),
+        maintenanceInterval: try reader.duration("gpu_inference.maintenance_interval", default: .seconds(1)),
+        coldStartTimeout: try reader.duration("gpu_inference.cold_start_timeout", default: .seconds(120)))
+    let host = LocalModelHost(catalog: catalog, settings: settings, logger: logger)
     let missing = host.missingFiles()
     if !host.modelIDs.isEmpty && missing.count == host.modelIDs.count {
         throw ConfigurationError(
