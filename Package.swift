@@ -19,6 +19,7 @@ let package = Package(
         .executable(name: "judge", targets: ["JudgeMain"]),
         .executable(name: "billing", targets: ["BillingMain"]),
         .executable(name: "gpu-inference", targets: ["GPUInferenceMain"]),
+        .executable(name: "bench-inference", targets: ["GPUInferenceBench"]),
         .library(name: "Kafka", targets: ["Kafka"]),
         .library(name: "Postgres", targets: ["Postgres"]),
         .library(name: "HTTP", targets: ["HTTP"]),
@@ -119,8 +120,11 @@ let package = Package(
             path: "Services/Dispatcher/Library"),
         .target(name: "Judge", dependencies: ["Contracts", "Catalog", "ChorusRuntime", "Kafka", "Trail"], path: "Services/Judge/Library"),
         .target(
-            name: "GPUInference", dependencies: ["Contracts", "Catalog", "ChorusRuntime", "Kafka", "Trail", "Llama"],
+            name: "GPUInference", dependencies: ["Contracts", "Catalog", "ChorusRuntime", "HTTP", "Kafka", "Trail", "Llama"],
             path: "Services/GPUInference/Library"),
+        .executableTarget(
+            name: "GPUInferenceBench", dependencies: ["GPUInference", "Catalog", "Contracts", "Llama", .product(name: "Logging", package: "swift-log")],
+            path: "Services/GPUInference/Bench"),
         .executableTarget(name: "GPUInferenceMain", dependencies: ["GPUInference", "ChorusRuntime", "Catalog", "Contracts"], path: "Services/GPUInference/Main"),
         .target(
             name: "Billing", dependencies: ["Contracts", "Catalog", "ChorusRuntime", "Kafka", "Postgres"], path: "Services/Billing/Library"),

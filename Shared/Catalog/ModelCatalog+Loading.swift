@@ -45,7 +45,8 @@ extension ModelCatalog {
             case (true, true): throw node.error("has both local and providers: a model runs in one place")
             case (false, false): throw node.error("needs either local (a GGUF file) or providers (remote APIs)")
             case (true, false):
-                let gguf = try local.child("gguf").requiredString()
+                let server = try Self.managedServer(local.child("server"), id: id, home: home)
+                let gguf = server == nil ? try local.child("gguf").requiredString() : try local.child("gguf").string(default: "")
                 let styleText = try local.child("prompt_style").string(default: "chat")
                 let style: PromptStyle
                 switch styleText {
@@ -54,14 +55,15 @@ extension ModelCatalog {
                 default: throw local.child("prompt_style").error("must be chat or completion, got \"\(styleText)\"")
                 }
                 let model = LocalModel(
-                    ggufPath: gguf.hasPrefix("/") ? gguf : "\(home)/\(gguf)",
+                    ggufPath: gguf.isEmpty || gguf.hasPrefix("/") ? gguf : "\(home)/\(gguf)",
                     contextSize: try local.child("context_size").int(default: 2048, range: 128...1_048_576),
                     gpuLayers: try local.child("gpu_layers").int(default: 0, range: 0...10_000),
                     maxSequences: try local.child("max_sequences").int(default: 8, range: 1...256),
                     idleWindow: try local.child("idle_window").duration(default: .seconds(60)),
                     minWarm: try local.child("min_warm").int(default: 0, range: 0...16),
                     promptStyle: style,
-                    pricePerDeviceSecond: try local.child("price_per_device_second").money(default: .zero))
+                    pricePerDeviceSecond: try local.child("price_per_device_second").money(default: .zero),
+                    server: server)
                 models[id] = CatalogModel(id: id, placement: .local(model), family: family)
             case (false, true):
                 var routes: [ProviderRoute] = []
@@ -206,6 +208,23 @@ private struct Node {
 }
 
 extension ModelCatalog {
+    /// A local model's `server:` block (an external OpenAI-compatible model server gpu-inference runs).
+    fileprivate static func managedServer(_ node: Node, id: String, home: String) throws -> ManagedServer? {
+        guard node.isPresent else { return nil }
+        let command = try node.child("command").items().map { try $0.requiredString() }
+        guard let program = command.first else { throw node.child("command").error("must list the program and its arguments") }
+        guard command.contains(where: { $0.contains("{port}") }) else {
+            throw node.child("command").error("must pass {port} to the server (gpu-inference picks a free port)")
+        }
+        let healthPath = try node.child("health_path").string(default: "/health")
+        guard healthPath.hasPrefix("/") else { throw node.child("health_path").error("must start with /, got \"\(healthPath)\"") }
+        return ManagedServer(
+            command: [program.hasPrefix(".") ? "\(home)/\(program)" : program] + command.dropFirst(),
+            healthPath: healthPath,
+            upstreamModel: try node.child("model").string(default: id),
+            startupTimeout: try node.child("startup_timeout").duration(default: .seconds(120)))
+    }
+
     /// Loads the catalog named by `catalog.path` / `CHORUS_CATALOG_PATH` (default `config/models.yaml`).
     public static func load(reader: ConfigurationReader) throws -> ModelCatalog {
         try load(path: try reader.path("catalog.path", default: "config/models.yaml"), home: reader.home)

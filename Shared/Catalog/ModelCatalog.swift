@@ -149,8 +149,14 @@ public struct LocalModel: Sendable, Hashable {
     public var minWarm: Int
     public var promptStyle: PromptStyle
     public var pricePerDeviceSecond: Money
+    /// An external model server that serves this model instead of the built-in engine, or `nil`.
+    public var server: ManagedServer?
 
-    public init(ggufPath: String, contextSize: Int, gpuLayers: Int, maxSequences: Int, idleWindow: Duration, minWarm: Int, promptStyle: PromptStyle, pricePerDeviceSecond: Money) {
+    public init(
+        ggufPath: String, contextSize: Int, gpuLayers: Int, maxSequences: Int, idleWindow: Duration, minWarm: Int,
+        promptStyle: PromptStyle, pricePerDeviceSecond: Money, server: ManagedServer? = nil
+    ) {
+        self.server = server
         self.ggufPath = ggufPath
         self.contextSize = contextSize
         self.gpuLayers = gpuLayers
@@ -159,6 +165,28 @@ public struct LocalModel: Sendable, Hashable {
         self.minWarm = minWarm
         self.promptStyle = promptStyle
         self.pricePerDeviceSecond = pricePerDeviceSecond
+    }
+}
+
+/// An external OpenAI-compatible model server (llama-server, vLLM, TGI…) that gpu-inference starts on
+/// a model's first call, health-checks, calls over HTTP, and stops after the idle window, with the same
+/// lifecycle and metering as the built-in engine.
+public struct ManagedServer: Sendable, Hashable {
+    /// The program and its arguments; `{port}` becomes the port gpu-inference picked, `{gguf}` the
+    /// model's `gguf` path.
+    public var command: [String]
+    /// Answers 200 once the server is ready (`/health` for llama-server and TGI, `/health` for vLLM).
+    public var healthPath: String
+    /// The model name the server expects in requests.
+    public var upstreamModel: String
+    /// The longest the server may take to become healthy.
+    public var startupTimeout: Duration
+
+    public init(command: [String], healthPath: String, upstreamModel: String, startupTimeout: Duration) {
+        self.command = command
+        self.healthPath = healthPath
+        self.upstreamModel = upstreamModel
+        self.startupTimeout = startupTimeout
     }
 }
 

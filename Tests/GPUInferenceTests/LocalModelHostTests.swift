@@ -129,6 +129,53 @@ import Testing
         await host.shutdown()
     }
 
+    static func serverCatalog(_ command: [String], idle: Duration) -> ModelCatalog {
+        let server = ManagedServer(command: command, healthPath: "/_sim/health", upstreamModel: "served-model", startupTimeout: .seconds(30))
+        let local = LocalModel(
+            ggufPath: "", contextSize: 1024, gpuLayers: 0, maxSequences: 8, idleWindow: idle, minWarm: 0, promptStyle: .chat,
+            pricePerDeviceSecond: .zero, server: server)
+        return ModelCatalog(
+            providers: [:], models: ["external": CatalogModel(id: "external", placement: .local(local), family: nil)], presets: [:],
+            defaultPreset: nil)
+    }
+
+    /// The provider simulator stands in for llama-server / vLLM: an OpenAI-compatible HTTP server.
+    @Test func aManagedModelServerStartsOnAColdStartAndStopsAfterTheIdleWindow() async throws {
+        let binaries = URL(fileURLWithPath: ProcessInfo.processInfo.arguments[0]).deletingLastPathComponent().path
+        let host = LocalModelHost(
+            catalog: Self.serverCatalog(["\(binaries)/provider-simulator", "--port", "{port}"], idle: .milliseconds(300)),
+            settings: LocalHostSettings(), logger: Self.logger)
+        #expect(host.missingFiles().isEmpty)
+        let first = await host.generate(Self.call("external", "What is the capital of France?"))
+        #expect(first.response.error == nil)
+        #expect(first.response.content?.isEmpty == false)
+        #expect(first.metering?.tier == .disk)
+        #expect((first.metering?.deviceNanos ?? 0) > 0)
+        #expect(first.response.usage.completionTokens > 0)
+        let second = await host.generate(Self.call("external", "And of Italy?"))
+        #expect(second.metering?.tier == .warm)
+        #expect(await host.phases()["external"] == "warm")
+
+        try await Task.sleep(for: .milliseconds(400))
+        await host.maintainOnce(now: .now)
+        try await waitFor { await host.phases()["external"] == "unloaded" }
+        let third = await host.generate(Self.call("external", "What is the capital of France?"))
+        #expect(third.response.error == nil)
+        #expect(third.metering?.tier == .disk)  // a new server process
+        await host.shutdown()
+    }
+
+    @Test func aManagedServerThatCannotStartFailsItsCallsClearly() async throws {
+        let host = LocalModelHost(
+            catalog: Self.serverCatalog(["sh", "-c", "exit 3", "{port}"], idle: .seconds(60)), settings: LocalHostSettings(),
+            logger: Self.logger)
+        let outcome = await host.generate(Self.call("external", "Hello?"))
+        let error = try #require(outcome.response.error)
+        #expect(error.code == "model_unavailable")
+        #expect(error.message.contains("exited with status 3"))
+        await host.shutdown()
+    }
+
     @Test func concurrentCallsShareDecodeSteps() async throws {
         let host = LocalModelHost(
             catalog: Self.catalog(["smol": (Self.smol, .chat, .seconds(600))]), settings: LocalHostSettings(), logger: Self.logger)

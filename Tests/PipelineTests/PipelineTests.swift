@@ -293,5 +293,23 @@ import Testing
         #expect(answer.answer?.isEmpty == false)
         let device = try await p.database.query("SELECT min(device_nanos) FROM responses WHERE request_id = \(id)").first!.decode(Int64?.self, at: 0)
         #expect((device ?? 0) > 0)  // local calls are metered in device time
+        // Their usage rows carry the serverless metering: wall time, queue wait, start tier.
+        var metered: [(Int64, Int64, Int64, String)] = []
+        for _ in 0..<200 {
+            metered = try await p.database.query(
+                """
+                SELECT device_nanos, wall_ms, queue_wait_ms, start_tier FROM usage_events
+                WHERE request_id = \(id) AND provider = 'local' AND wall_ms IS NOT NULL
+                """
+            ).map { try $0.decode((Int64, Int64, Int64, String).self) }
+            if metered.count == 2 { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(metered.count == 2)
+        for (deviceNanos, wallMs, queueWaitMs, tier) in metered {
+            #expect(deviceNanos > 0 && deviceNanos <= wallMs * 1_000_000 + 1_000_000)
+            #expect(queueWaitMs <= wallMs)
+            #expect(["warm", "snapshot", "disk"].contains(tier))
+        }
     }
 }

@@ -12,7 +12,7 @@ import Metrics
 /// - `chorus_inference_batch_occupancy{model}` — mean sequences per decode step over that interval;
 /// - `chorus_inference_resident_bytes{model}` — what the model holds (warm, snapshot or 0).
 struct InferenceMetrics: Sendable {
-    func record(call model: String, generation: Generation, metering: LocalMetering) {
+    func record(call model: String, promptTokens: Int, completionTokens: Int, metering: LocalMetering) {
         if metering.coldStart {
             Counter(label: "chorus_inference_cold_starts_total", dimensions: [("model", model), ("tier", metering.tier.rawValue)])
                 .increment()
@@ -20,9 +20,9 @@ struct InferenceMetrics: Sendable {
         Timer(label: "chorus_inference_queue_wait_seconds", dimensions: [("model", model)], preferredDisplayUnit: .seconds)
             .recordNanoseconds(metering.queueWaitNanos)
         Counter(label: "chorus_inference_tokens_total", dimensions: [("model", model), ("kind", "prompt")])
-            .increment(by: generation.promptTokens)
+            .increment(by: promptTokens)
         Counter(label: "chorus_inference_tokens_total", dimensions: [("model", model), ("kind", "completion")])
-            .increment(by: generation.completionTokens)
+            .increment(by: completionTokens)
         FloatingPointCounter(label: "chorus_inference_device_seconds_total", dimensions: [("model", model)])
             .increment(by: Double(metering.deviceNanos) / 1e9)
     }

@@ -1,6 +1,7 @@
 import Catalog
 import Contracts
 import Foundation
+import HTTP
 import Llama
 import Logging
 
@@ -50,10 +51,17 @@ public struct LocalMetering: Sendable, Hashable {
 /// A model whose GGUF is missing or corrupt fails its own calls with a clear error; the host and its
 /// other models keep serving.
 public actor LocalModelHost {
-    /// A loaded model: its weights and its batching engine.
-    struct Instance: Sendable {
-        var model: LlamaModel
-        var engine: LlamaEngine
+    /// A loaded model: its weights and its batching engine, or the external server that serves it.
+    enum Instance: Sendable {
+        case engine(LlamaModel, LlamaEngine)
+        case server(ModelServerProcess)
+
+        func stop() async {
+            switch self {
+            case .engine(_, let engine): await engine.shutdown()
+            case .server(let server): await server.stop()
+            }
+        }
     }
 
     /// What an unloaded model keeps in the snapshot tier: its mapped weights and its prefix's KV state.
@@ -67,6 +75,8 @@ public actor LocalModelHost {
     private let settings: LocalHostSettings
     private let logger: Logger
     private let metrics = InferenceMetrics()
+    /// For managed model servers; started with the first one.
+    private let http = HTTPClient()
     private var fleet: ModelFleet
     private var instances: [String: Instance] = [:]
     private var snapshots: [String: Snapshot] = [:]
@@ -105,7 +115,7 @@ public actor LocalModelHost {
     /// Problems visible without loading anything (a missing file), by model id.
     public nonisolated func missingFiles() -> [(model: String, path: String)] {
         models.compactMap { id, local in
-            FileManager.default.fileExists(atPath: local.ggufPath) ? nil : (id, local.ggufPath)
+            local.server != nil || FileManager.default.fileExists(atPath: local.ggufPath) ? nil : (id, local.ggufPath)
         }.sorted { $0.model < $1.model }
     }
 
@@ -150,13 +160,20 @@ public actor LocalModelHost {
             fleet.release(call.model, now: .now)
             wakeMemoryWaiters()
         }
+        let model: LlamaModel
+        let engine: LlamaEngine
+        switch instance {
+        case .engine(let loaded, let running): (model, engine) = (loaded, running)
+        case .server(let server):
+            return await complete(call, on: server, tier: tier, arrived: arrived, deadline: deadline(of: call, from: arrived))
+        }
 
         let prompt: String
         var stop: [String] = []
         switch local.promptStyle {
         case .chat:
             do {
-                prompt = try instance.model.applyChatTemplate(call.messages.map {
+                prompt = try model.applyChatTemplate(call.messages.map {
                     Llama.ChatMessage(role: .init(rawValue: $0.role.rawValue), content: $0.content)
                 })
             } catch {
@@ -171,7 +188,7 @@ public actor LocalModelHost {
             maxTokens: call.maxTokens, temperature: Float(call.temperature), seed: Self.seed(call.callID), stop: stop)
         let generation: Generation
         do {
-            generation = try await instance.engine.generate(prompt: prompt, parameters: parameters)
+            generation = try await engine.generate(prompt: prompt, parameters: parameters)
         } catch let error as LlamaError where error.code == .promptTooLong {
             return failure("prompt_too_long", "\(call.model): \(error.detail)")
         } catch {
@@ -184,7 +201,9 @@ public actor LocalModelHost {
         let metering = LocalMetering(
             deviceNanos: deviceNanos, queueWaitNanos: Self.nanoseconds(startedAt - arrived),
             wallNanos: Self.nanoseconds(end - arrived), tier: tier)
-        metrics.record(call: call.model, generation: generation, metering: metering)
+        metrics.record(
+            call: call.model, promptTokens: generation.promptTokens, completionTokens: generation.completionTokens,
+            metering: metering)
         completionTokens[call.model, default: 0] += generation.completionTokens
         let response = ModelResponse(
             callID: call.callID, requestID: call.requestID, role: call.role, round: call.round, index: call.index,
@@ -195,6 +214,37 @@ public actor LocalModelHost {
                 cachedPromptTokens: generation.cachedPromptTokens),
             deviceNanos: deviceNanos, coldStart: metering.coldStart)
         return (response, metering)
+    }
+
+    /// Runs a call on a managed model server.
+    private func complete(
+        _ call: ModelCall, on server: ModelServerProcess, tier: StartTier, arrived: ContinuousClock.Instant,
+        deadline: ContinuousClock.Instant
+    ) async -> (response: ModelResponse, metering: LocalMetering?) {
+        let started = ContinuousClock.now
+        do {
+            let completion = try await server.complete(call, timeout: max(.seconds(1), deadline - started))
+            let end = ContinuousClock.now
+            let metering = LocalMetering(
+                deviceNanos: completion.deviceNanos, queueWaitNanos: Self.nanoseconds(started - arrived),
+                wallNanos: Self.nanoseconds(end - arrived), tier: tier)
+            completionTokens[call.model, default: 0] += completion.usage.completionTokens
+            metrics.record(
+                call: call.model, promptTokens: completion.usage.promptTokens,
+                completionTokens: completion.usage.completionTokens, metering: metering)
+            let response = ModelResponse(
+                callID: call.callID, requestID: call.requestID, role: call.role, round: call.round, index: call.index,
+                model: call.model, provider: "local", content: completion.content.trimmingCharacters(in: .whitespacesAndNewlines),
+                error: nil, finishReason: completion.finishReason, latencyMs: Self.milliseconds(end - arrived),
+                usage: completion.usage, deviceNanos: completion.deviceNanos, coldStart: metering.coldStart)
+            return (response, metering)
+        } catch {
+            return (ModelResponse(
+                callID: call.callID, requestID: call.requestID, role: call.role, round: call.round, index: call.index,
+                model: call.model, provider: "local", content: nil,
+                error: ErrorInfo(code: "generation_failed", message: "\(call.model): \(error)"), finishReason: nil,
+                latencyMs: Self.milliseconds(ContinuousClock.now - arrived), usage: .zero), nil)
+        }
     }
 
     /// Why a call could not get its model.
@@ -270,9 +320,18 @@ public actor LocalModelHost {
         let snapshot = tier == .snapshot ? snapshots.removeValue(forKey: id) : nil
         let threads = settings.threads
         let started = ContinuousClock.now
+        let http = self.http
+        let logger = self.logger
         let task = Task<Instance, any Error> {
             do {
-                let instance = try await Self.makeInstance(id, local, snapshot: snapshot, threads: threads)
+                let instance: Instance
+                if let server = local.server {
+                    http.start()
+                    instance = .server(try await ModelServerProcess.start(
+                        id: id, server: server, ggufPath: local.ggufPath, http: http, logger: logger))
+                } else {
+                    instance = try await Self.makeInstance(id, local, snapshot: snapshot, threads: threads)
+                }
                 self.loadSucceeded(id, instance, tier: snapshot == nil ? .disk : .snapshot, duration: .now - started)
                 return instance
             } catch {
@@ -298,7 +357,7 @@ public actor LocalModelHost {
             model: model, slots: local.maxSequences,
             contextParameters: LlamaContextParameters(contextSize: local.contextSize, threads: threads),
             prefix: prefix, name: "llama-\(id)")
-        return Instance(model: model, engine: engine)
+        return .engine(model, engine)
     }
 
     /// The tokens every prompt of this model starts with: the chat template's preamble (with its default
@@ -321,10 +380,17 @@ public actor LocalModelHost {
     private func loadSucceeded(_ id: String, _ instance: Instance, tier: StartTier, duration: Duration) {
         loads[id] = nil
         instances[id] = instance
-        let engine = instance.engine
+        guard case .engine(let model, let engine) = instance else {
+            // An external server's memory is its own: it counts at the catalog's estimate.
+            let bytes = fleet.models[id]?.spec.warmBytes ?? 0
+            fleet.loaded(id, warmBytes: bytes, snapshotBytes: 0)
+            metrics.loaded(id, tier: tier, duration: duration, bytes: bytes)
+            logger.info("model server warm", metadata: ["model": "\(id)", "load_ms": "\(Self.milliseconds(duration))"])
+            return
+        }
         let kvBytesPerToken = engine.prefixState.map { Int64($0.byteCount / max(1, engine.prefix.count)) }
             ?? Self.estimatedKVBytesPerToken
-        let weights = instance.model.fileSize
+        let weights = model.fileSize
         let warmBytes = weights + kvBytesPerToken * Int64(engine.contextSize)
         fleet.loaded(id, warmBytes: warmBytes, snapshotBytes: weights + Int64(engine.prefixState?.byteCount ?? 0))
         metrics.loaded(id, tier: tier, duration: duration, bytes: warmBytes)
@@ -351,19 +417,19 @@ public actor LocalModelHost {
             return
         }
         drains[id] = Task {
-            await instance.engine.shutdown()
+            await instance.stop()
             self.drainFinished(id, instance)
         }
     }
 
     private func drainFinished(_ id: String, _ instance: Instance) {
         drains[id] = nil
-        let engine = instance.engine
-        if fleet.drained(id, snapshotAvailable: true) {
-            snapshots[id] = Snapshot(model: instance.model, prefix: engine.prefix, state: engine.prefixState)
+        if case .engine(let model, let engine) = instance, fleet.drained(id, snapshotAvailable: true) {
+            snapshots[id] = Snapshot(model: model, prefix: engine.prefix, state: engine.prefixState)
             metrics.resident(id, bytes: fleet.models[id]?.spec.snapshotBytes ?? 0)
             logger.info("model unloaded to the snapshot tier", metadata: ["model": "\(id)"])
         } else {
+            if case .server = instance { _ = fleet.drained(id, snapshotAvailable: false) }
             metrics.resident(id, bytes: 0)
             logger.info("model unloaded", metadata: ["model": "\(id)"])
         }
@@ -411,14 +477,15 @@ public actor LocalModelHost {
             startDrain(id)
         }
         for id in fleet.belowMinimum where loads[id] == nil && warmUps[id] == nil {
-            guard let local = models[id], FileManager.default.fileExists(atPath: local.ggufPath) else { continue }
+            guard let local = models[id], local.server != nil || FileManager.default.fileExists(atPath: local.ggufPath) else { continue }
             warmUps[id] = Task {
                 if (try? await self.hold(id)) != nil { self.release(id) }
                 self.warmUps[id] = nil
             }
         }
         for (id, instance) in instances {
-            let statistics = instance.engine.statistics
+            guard case .engine(_, let engine) = instance else { continue }
+            let statistics = engine.statistics
             let tokens = completionTokens[id, default: 0]
             if let last = lastStatistics[id] {
                 metrics.rates(
@@ -448,7 +515,8 @@ public actor LocalModelHost {
 
     /// The batching engine's counters of a warm model.
     public func engineStatistics(_ id: String) -> LlamaEngineStatistics? {
-        instances[id]?.engine.statistics
+        guard case .engine(_, let engine)? = instances[id] else { return nil }
+        return engine.statistics
     }
 
     /// Stops every model's engine.
@@ -456,9 +524,10 @@ public actor LocalModelHost {
         for (_, warmUp) in warmUps { await warmUp.value }
         for (_, load) in loads { _ = try? await load.task.value }
         for (_, drain) in drains { await drain.value }
-        for instance in instances.values { await instance.engine.shutdown() }
+        for instance in instances.values { await instance.stop() }
         instances = [:]
         snapshots = [:]
+        await http.shutdown()
     }
 
     // MARK: - Helpers
