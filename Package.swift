@@ -200,5 +200,8 @@ let package = Package(
         .testTarget(name: "CatalogTests", dependencies: ["Catalog"], path: "Tests/CatalogTests"),
         .testTarget(
             name: "ChorusRuntimeTests", dependencies: ["ChorusRuntime", "Kafka"], path: "Tests/ChorusRuntimeTests"),
+        // compose/: validated with docker-compose (no Docker engine needed), checked against the package.
+        .testTarget(
+            name: "DeploymentTests", dependencies: [.product(name: "Yams", package: "Yams")], path: "Tests/DeploymentTests"),
     ]
 )

@@ -3,7 +3,8 @@
 # A no-op in about a second once done: a stamp records the hash of this script and the pins.
 #
 # Installs:
-#   Debian: librdkafka-dev (headers only; see below), libpq-dev, libcurl4-openssl-dev, postgresql, kcat
+#   Debian: librdkafka-dev (headers only; see below), libpq-dev, libcurl4-openssl-dev, postgresql, kcat,
+#           docker-compose (1.29: validates compose/docker-compose.yml without a Docker engine)
 #   PyPI (pinned, into .deps/venv): see scripts/requirements.txt
 # Lays out:
 #   .deps/lib/librdkafka.so.1   librdkafka 2.16 from the confluent-kafka wheel. Debian's 2.0.2 cannot
@@ -30,7 +31,7 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] \
 fi
 
 # --- Debian packages --------------------------------------------------------------------------
-debs=(librdkafka-dev libpq-dev libcurl4-openssl-dev postgresql kcat python3-venv pkg-config patchelf)
+debs=(librdkafka-dev libpq-dev libcurl4-openssl-dev postgresql kcat python3-venv pkg-config patchelf docker-compose)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
