@@ -7,7 +7,7 @@ SWIFT ?= swift
 # Parallel test execution is on by default in Swift Testing; tests use unique topics and tables.
 SWIFT_TEST_FLAGS ?=
 
-.PHONY: setup build release up down status test demo clean distclean bench-billing
+.PHONY: setup build release up down status test demo clean distclean bench-billing bench-inference
 
 setup: ## Install system and project-local dependencies (idempotent, seconds when done).
 	@scripts/setup.sh
@@ -43,3 +43,7 @@ distclean: down ## Remove build outputs, project-local dependencies and data.
 
 bench-billing: up ## billing.daily_spend over 1,000,000 ledger rows (writes bench-results/billing.json).
 	@scripts/bench-billing.sh
+
+bench-inference: setup ## Cold starts by tier, batched decode rates, plain libllama reference (writes bench-results/inference.json).
+	@$(SWIFT) build -c release --product bench-inference
+	@.build/release/bench-inference --output bench-results/inference.json
