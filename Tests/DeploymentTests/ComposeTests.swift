@@ -164,12 +164,13 @@ import Yams
         return targets
     }
 
-    /// The executable products of Package.swift, less the test-support provider simulator.
+    /// The executable products of Package.swift, less the test-support provider simulator and the
+    /// benchmarks (`bench-*`), which are not deployed.
     static func executableProducts() throws -> [String] {
         let manifest = try String(contentsOfFile: "\(root)/Package.swift", encoding: .utf8)
         let pattern = try Regex(#"\.executable\(name: "([^"]+)""#)
         return manifest.matches(of: pattern).compactMap { $0.output[1].substring.map(String.init) }
-            .filter { $0 != "provider-simulator" }
+            .filter { $0 != "provider-simulator" && !$0.hasPrefix("bench-") }
     }
 }
 
