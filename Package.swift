@@ -35,7 +35,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.0"),
-        // Only the provider simulator (a test-support HTTP server) uses Hummingbird for now.
+        // HTTP servers: ingest's front door, every service's /metrics, the provider simulator.
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.0"),
     ],
     targets: [
@@ -96,6 +96,8 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                // /metrics and /healthz of every service (OperationsServer).
+                .product(name: "Hummingbird", package: "hummingbird"),
             ],
             path: "Shared/ChorusRuntime"),
         // Message contracts of every topic: pure Swift, no C.
@@ -123,9 +125,12 @@ let package = Package(
             path: "Services/GPUInference/Library"),
         .executableTarget(name: "GPUInferenceMain", dependencies: ["GPUInference", "ChorusRuntime", "Catalog", "Contracts"], path: "Services/GPUInference/Main"),
         .target(
-            name: "Billing", dependencies: ["Contracts", "Catalog", "ChorusRuntime", "Kafka", "Postgres"], path: "Services/Billing/Library"),
+            name: "Billing",
+            dependencies: ["Contracts", "Catalog", "ChorusRuntime", "Kafka", "Postgres", .product(name: "Metrics", package: "swift-metrics")],
+            path: "Services/Billing/Library"),
         .target(
-            name: "ProviderWorker", dependencies: ["Contracts", "Catalog", "ChorusRuntime", "HTTP", "Kafka", "Trail"],
+            name: "ProviderWorker",
+            dependencies: ["Contracts", "Catalog", "ChorusRuntime", "HTTP", "Kafka", "Trail", .product(name: "Metrics", package: "swift-metrics")],
             path: "Services/ProviderWorker/Library"),
 
         .executableTarget(
@@ -139,7 +144,7 @@ let package = Package(
         .executableTarget(
             name: "ChorusCLI",
             dependencies: [
-                "ChorusRuntime", "Contracts", "Catalog", "Kafka", "Postgres", "Trail",
+                "ChorusRuntime", "Contracts", "Catalog", "Kafka", "Postgres", "Trail", "HTTP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Services/CLI"),
@@ -192,6 +197,8 @@ let package = Package(
             exclude: ["openai_client.py"]),
         .testTarget(name: "CatalogTests", dependencies: ["Catalog"], path: "Tests/CatalogTests"),
         .testTarget(
-            name: "ChorusRuntimeTests", dependencies: ["ChorusRuntime", "Kafka"], path: "Tests/ChorusRuntimeTests"),
+            name: "ChorusRuntimeTests",
+            dependencies: ["ChorusRuntime", "Kafka", "Contracts", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/ChorusRuntimeTests"),
     ]
 )

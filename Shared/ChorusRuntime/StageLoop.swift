@@ -67,7 +67,9 @@ public final class StageLoop: Service, Sendable {
     private let maxAttempts: Int
     private let logger: Logger
     private let queues = Mutex(KeyedQueues())
-    private let consumed: Counter
+    private let processed: Counter
+    private let consumed: MetricFamily<Counter>
+    private let failures: MetricFamily<Counter>
     private let deadLettered: Counter
     private let transientRetries: Counter
     private let processing: Timer
@@ -83,7 +85,9 @@ public final class StageLoop: Service, Sendable {
         self.slots = AsyncSemaphore(limit: maxInFlight)
         self.maxAttempts = maxAttempts
         self.logger = logger
-        consumed = Counter(label: "chorus_messages_processed_total", dimensions: [("stage", name)])
+        processed = Counter(label: "chorus_messages_processed_total", dimensions: [("stage", name)])
+        consumed = MetricFamily(counter: "chorus_messages_consumed_total", labels: ["stage", "topic"])
+        failures = MetricFamily(counter: "chorus_errors_total", labels: ["stage", "kind", "code"])
         deadLettered = Counter(label: "chorus_messages_dead_lettered_total", dimensions: [("stage", name)])
         transientRetries = Counter(label: "chorus_transient_retries_total", dimensions: [("stage", name)])
         processing = Timer(label: "chorus_processing_seconds", dimensions: [("stage", name)], preferredDisplayUnit: .seconds)
@@ -92,6 +96,7 @@ public final class StageLoop: Service, Sendable {
     public func run() async throws {
         try await withThrowingDiscardingTaskGroup { group in
             for try await message in consumer.messages.cancelOnGracefulShutdown() {
+                consumed(name, message.topic).increment()
                 try await slots.acquire()
                 let start = queues.withLock { $0.enqueue(message) }
                 guard start else { continue }
@@ -112,7 +117,15 @@ public final class StageLoop: Service, Sendable {
         consumer.markProcessed(message)
     }
 
+    /// Handles one message inside its ``MessageContext``: its logs carry its request and trace ids, and
+    /// what it publishes continues its trace.
     private func process(_ message: KafkaMessage) async {
+        await MessageContext.$current.withValue(MessageContext(message: message)) {
+            await attempt(message)
+        }
+    }
+
+    private func attempt(_ message: KafkaMessage) async {
         let started = ContinuousClock.now
         defer { processing.record(duration: ContinuousClock.now - started) }
         var attempt = 1
@@ -120,10 +133,11 @@ public final class StageLoop: Service, Sendable {
         while true {
             do {
                 if try await handler(message) == .done { consumer.markProcessed(message) }
-                consumed.increment()
+                processed.increment()
                 return
             } catch {
                 let failure = classify(error)
+                failures(name, "\(failure.kind)", failure.code).increment()
                 if failure.kind == .transient && !Task.isCancelled {
                     transientWaits += 1
                     transientRetries.increment()
@@ -170,7 +184,9 @@ public final class StageLoop: Service, Sendable {
         var waits = 0
         while true {
             do {
-                _ = try await producer.send(topic: Topics.deadLetters, key: message.key, value: message.value, headers: headers)
+                _ = try await producer.send(
+                    topic: Topics.deadLetters, key: message.key, value: message.value, headers: headers.withTraceParent())
+                ChorusMetrics.produced(name, Topics.deadLetters).increment()
                 return
             } catch {
                 waits += 1
