@@ -63,7 +63,7 @@ struct Status: AsyncParsableCommand {
         let lags = await Self.lags(admin)
         await pool?.close()
         print("")
-        print("SERVICE          HEALTH    LAG  INSTANCES")
+        print("\("SERVICE".padded(16)) \("HEALTH".padded(8)) \("LAG".leftPadded(5))  INSTANCES")
         for (service, topic) in stageTopics {
             let mine = instances.filter { $0.service == service }
             let live = mine.filter { $0.healthz == "ok" }.count
