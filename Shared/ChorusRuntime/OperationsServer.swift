@@ -1,6 +1,7 @@
 import Hummingbird
 import Logging
 import ServiceLifecycle
+import Synchronization
 
 /// A service's operator endpoints, for services without an HTTP front door of their own:
 /// `GET /metrics` (Prometheus text) and `GET /healthz` (`{"status":"ok","service":…}`).
@@ -39,6 +40,8 @@ public final class OperationsServer: Service, Sendable {
     private let settings: Settings
     private let heartbeat: ServiceHeartbeat?
     private let logger: Logger
+    /// Whether the server got its port (a later failure is not a port conflict).
+    private let listening = Atomic(false)
 
     public init(service: String, settings: Settings, heartbeat: ServiceHeartbeat?, logger: Logger) {
         self.service = service
@@ -47,14 +50,29 @@ public final class OperationsServer: Service, Sendable {
         self.logger = logger
     }
 
+    /// Serves until graceful shutdown. When the configured port is taken (a second instance of the
+    /// stage on one host), it listens on a free port instead, says so, and the heartbeat advertises it:
+    /// a stage never stops for want of a metrics port.
     public func run() async throws {
+        do {
+            try await serve(port: settings.port)
+        } catch where settings.port != 0 && !listening.load(ordering: .acquiring) && !Task.isCancelled {
+            logger.warning(
+                "metrics port \(settings.port) is not available; listening on a free port instead",
+                metadata: [LogKey.error: "\(ServiceMain.describe(error))"])
+            try await serve(port: 0)
+        }
+    }
+
+    private func serve(port: Int) async throws {
         let logger = logger
         let heartbeat = heartbeat
         let application = Application(
             router: Self.router(service: service),
-            configuration: ApplicationConfiguration(address: .hostname(settings.host, port: settings.port)),
+            configuration: ApplicationConfiguration(address: .hostname(settings.host, port: port)),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? -1
+                self.listening.store(true, ordering: .releasing)
                 logger.info("metrics listening", metadata: [LogKey.metricsPort: "\(port)"])
                 heartbeat?.listening(on: port)
             },

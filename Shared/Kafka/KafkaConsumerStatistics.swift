@@ -19,7 +19,7 @@ public struct KafkaConsumerStatistics: Sendable, Equatable {
         }
     }
 
-    /// Assigned partitions whose lag librdkafka knows (it reports -1 until it knows both offsets).
+    /// Assigned partitions whose lag is known (librdkafka reports -1 until it knows the offsets).
     public var partitions: [PartitionLag]
 
     public init(partitions: [PartitionLag]) {
@@ -35,10 +35,21 @@ public struct KafkaConsumerStatistics: Sendable, Equatable {
                 // Partition -1 is librdkafka's internal "unassigned" queue.
                 guard let partition = Int(key), partition >= 0, let fields = value as? [String: Any] else { continue }
                 guard (fields["fetch_state"] as? String).map({ $0 != "none" }) ?? true else { continue }
-                guard let lag = (fields["consumer_lag"] as? NSNumber)?.int64Value, lag >= 0 else { continue }
+                guard let lag = Self.lag(fields) else { continue }
                 partitions.append(PartitionLag(topic: topic, partition: partition, lag: lag))
             }
         }
         self.partitions = partitions.sorted { ($0.topic, $0.partition) < ($1.topic, $1.partition) }
+    }
+
+    /// librdkafka's `consumer_lag`; for a group that has committed nothing yet on the partition
+    /// (it reads from the start), the whole partition: `hi_offset - lo_offset`. Nil while unknown.
+    private static func lag(_ fields: [String: Any]) -> Int64? {
+        func number(_ key: String) -> Int64? { (fields[key] as? NSNumber)?.int64Value }
+        if let lag = number("consumer_lag"), lag >= 0 { return lag }
+        guard let committed = number("committed_offset"), committed < 0,
+            let high = number("hi_offset"), let low = number("lo_offset"), high >= 0, low >= 0
+        else { return nil }
+        return max(0, high - low)
     }
 }
