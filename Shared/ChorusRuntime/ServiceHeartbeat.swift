@@ -52,6 +52,8 @@ public final class ServiceHeartbeat: Service, Sendable {
     }
 
     public func run() async throws {
+        // Rows of instances that died long ago (status no longer shows them) go; any instance may do it.
+        _ = try? await database.execute("DELETE FROM service_heartbeats WHERE last_seen < now() - interval '1 day'")
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             await beat()
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: self.interval) }

@@ -121,11 +121,11 @@ public final class StageLoop: Service, Sendable {
     /// what it publishes continues its trace.
     private func process(_ message: KafkaMessage) async {
         await MessageContext.$current.withValue(MessageContext(message: message)) {
-            await attempt(message)
+            await handleWithRetries(message)
         }
     }
 
-    private func attempt(_ message: KafkaMessage) async {
+    private func handleWithRetries(_ message: KafkaMessage) async {
         let started = ContinuousClock.now
         defer { processing.record(duration: ContinuousClock.now - started) }
         var attempt = 1
