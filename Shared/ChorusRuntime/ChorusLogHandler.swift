@@ -48,24 +48,27 @@ public struct ChorusLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
+        StandardErrorWriter.write(line(level: event.level, message: event.message.description, metadata: event.metadata))
+    }
+
+    /// The line for one event: the handler's metadata, then the task's (``metadataProvider``), then the event's.
+    func line(level: Logger.Level, message: String, metadata extra: Logger.Metadata?) -> String {
         var merged = metadata
         if let provided = metadataProvider?.get(), !provided.isEmpty { merged.merge(provided) { _, new in new } }
-        if let extra = event.metadata { merged.merge(extra) { _, new in new } }
+        if let extra { merged.merge(extra) { _, new in new } }
         let timestamp = Self.timestamp()
-        let line: String
         switch format {
         case .text:
-            var text = "\(timestamp) \(event.level) \(label): \(event.message)"
+            var text = "\(timestamp) \(level) \(label): \(message)"
             for (key, value) in merged.sorted(by: { $0.key < $1.key }) { text += " \(key)=\(value)" }
-            line = text + "\n"
+            return text + "\n"
         case .json:
-            var object = "{\"ts\":\(Self.jsonString(timestamp)),\"level\":\"\(event.level)\",\"logger\":\(Self.jsonString(label)),\"msg\":\(Self.jsonString(event.message.description))"
+            var object = "{\"ts\":\(Self.jsonString(timestamp)),\"level\":\"\(level)\",\"logger\":\(Self.jsonString(label)),\"msg\":\(Self.jsonString(message))"
             for (key, value) in merged.sorted(by: { $0.key < $1.key }) {
                 object += ",\(Self.jsonString(key)):\(Self.jsonString(value.description))"
             }
-            line = object + "}\n"
+            return object + "}\n"
         }
-        StandardErrorWriter.write(line)
     }
 
     static func timestamp() -> String {

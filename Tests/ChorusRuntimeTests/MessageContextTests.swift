@@ -1,4 +1,5 @@
 import Contracts
+import Foundation
 import Kafka
 import Logging
 import Testing
@@ -47,5 +48,21 @@ import Testing
             #expect(metadata[LogKey.requestID] == "req-3")
             #expect(metadata[LogKey.traceID] == "4bf92f3577b34da6a3ce929d0e0e4736")
         }
+    }
+
+    @Test func jsonLogLinesCarryTheRequestAndTraceIDs() throws {
+        let handler = ChorusLogHandler(label: "judge", level: .info, format: .json, metadataProvider: MessageContext.metadataProvider)
+        let context = MessageContext(requestID: "req-4", trace: TraceContext(traceParent: Self.incoming)!)
+        let line = MessageContext.$current.withValue(context) {
+            handler.line(level: .info, message: "answered", metadata: ["status": "ok"])
+        }
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: String])
+        #expect(object["msg"] == "answered")
+        #expect(object["request.id"] == "req-4")
+        #expect(object["trace.id"] == "4bf92f3577b34da6a3ce929d0e0e4736")
+        #expect(object["status"] == "ok")
+        // Outside any request, no ids.
+        let plain = handler.line(level: .info, message: "started", metadata: nil)
+        #expect(!plain.contains("request.id") && !plain.contains("trace.id"))
     }
 }
