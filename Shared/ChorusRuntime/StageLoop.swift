@@ -136,6 +136,9 @@ public final class StageLoop: Service, Sendable {
                 processed.increment()
                 return
             } catch {
+                // Cancelled (a shutdown outlasted its grace period): not a failure of the message.
+                // Left unmarked, it is redelivered after the restart.
+                if Task.isCancelled { return }
                 let failure = classify(error)
                 failures(name, "\(failure.kind)", failure.code).increment()
                 if failure.kind == .transient && !Task.isCancelled {
@@ -151,7 +154,7 @@ public final class StageLoop: Service, Sendable {
                     continue
                 }
                 if failure.kind == .poison || attempt >= maxAttempts {
-                    await deadLetter(message, failure)
+                    guard await deadLetter(message, failure) else { return }
                     deadLettered.increment()
                     consumer.markProcessed(message)
                     return
@@ -170,8 +173,10 @@ public final class StageLoop: Service, Sendable {
         return StageFailure(kind: .unknown, code: "processing_failed", reason: ServiceMain.describe(error))
     }
 
-    /// Publishes the original bytes with their origin and the reason; retries until delivered.
-    private func deadLetter(_ message: KafkaMessage, _ failure: StageFailure) async {
+    /// Publishes the original bytes with their origin and the reason; retries until delivered, or
+    /// until the stage is cancelled or its producer shut down: then false, and the message stays
+    /// unmarked (redelivered after the restart) rather than lost.
+    private func deadLetter(_ message: KafkaMessage, _ failure: StageFailure) async -> Bool {
         logger.error("dead-lettered", metadata: metadata(message, failure))
         let headers = [
             KafkaHeader(name: Headers.originTopic, value: Array(message.topic.utf8)),
@@ -187,8 +192,15 @@ public final class StageLoop: Service, Sendable {
                 _ = try await producer.send(
                     topic: Topics.deadLetters, key: message.key, value: message.value, headers: headers.withTraceParent())
                 ChorusMetrics.produced(name, Topics.deadLetters).increment()
-                return
+                return true
             } catch {
+                // Retrying would spin: Task.sleep returns at once once cancelled, and a shut-down producer never recovers.
+                if Task.isCancelled || (error as? KafkaError)?.code == .shutDown {
+                    logger.warning(
+                        "dead letter not published before shutdown; the message will be redelivered",
+                        metadata: metadata(message, failure))
+                    return false
+                }
                 waits += 1
                 if waits == 1 || waits % 20 == 0 {
                     logger.warning("cannot publish a dead letter yet; retrying", metadata: [LogKey.error: "\(ServiceMain.describe(error))"])
