@@ -36,7 +36,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.0"),
-        // Only the provider simulator (a test-support HTTP server) uses Hummingbird for now.
+        // HTTP servers: ingest's front door, every service's /metrics, the provider simulator.
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.0"),
     ],
     targets: [
@@ -97,6 +97,8 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                // /metrics and /healthz of every service (OperationsServer).
+                .product(name: "Hummingbird", package: "hummingbird"),
             ],
             path: "Shared/ChorusRuntime"),
         // Message contracts of every topic: pure Swift, no C.
@@ -127,9 +129,12 @@ let package = Package(
             path: "Services/GPUInference/Bench"),
         .executableTarget(name: "GPUInferenceMain", dependencies: ["GPUInference", "ChorusRuntime", "Catalog", "Contracts"], path: "Services/GPUInference/Main"),
         .target(
-            name: "Billing", dependencies: ["Contracts", "Catalog", "ChorusRuntime", "Kafka", "Postgres"], path: "Services/Billing/Library"),
+            name: "Billing",
+            dependencies: ["Contracts", "Catalog", "ChorusRuntime", "Kafka", "Postgres", .product(name: "Metrics", package: "swift-metrics")],
+            path: "Services/Billing/Library"),
         .target(
-            name: "ProviderWorker", dependencies: ["Contracts", "Catalog", "ChorusRuntime", "HTTP", "Kafka", "Trail"],
+            name: "ProviderWorker",
+            dependencies: ["Contracts", "Catalog", "ChorusRuntime", "HTTP", "Kafka", "Trail", .product(name: "Metrics", package: "swift-metrics")],
             path: "Services/ProviderWorker/Library"),
 
         .executableTarget(
@@ -143,7 +148,7 @@ let package = Package(
         .executableTarget(
             name: "ChorusCLI",
             dependencies: [
-                "ChorusRuntime", "Contracts", "Catalog", "Kafka", "Postgres", "Trail",
+                "ChorusRuntime", "Contracts", "Catalog", "Kafka", "Postgres", "Trail", "HTTP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Services/CLI"),
@@ -199,7 +204,9 @@ let package = Package(
             exclude: ["openai_client.py"]),
         .testTarget(name: "CatalogTests", dependencies: ["Catalog"], path: "Tests/CatalogTests"),
         .testTarget(
-            name: "ChorusRuntimeTests", dependencies: ["ChorusRuntime", "Kafka"], path: "Tests/ChorusRuntimeTests"),
+            name: "ChorusRuntimeTests",
+            dependencies: ["ChorusRuntime", "Kafka", "Contracts", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/ChorusRuntimeTests"),
         // compose/: validated with docker-compose (no Docker engine needed), checked against the package.
         .testTarget(
             name: "DeploymentTests", dependencies: [.product(name: "Yams", package: "Yams")], path: "Tests/DeploymentTests"),

@@ -12,7 +12,7 @@ struct ChorusCommand: AsyncParsableCommand {
         commandName: "chorus",
         abstract: "Fuse the answers of several LLMs into one.",
         discussion: "`bin/chorus up` and `bin/chorus down` start and stop the embedded stack.",
-        subcommands: [Init.self, Migrate.self, Status.self, Ask.self, Publish.self, Tail.self, RequestCommand.self, BillingCommand.self, ProjectCommand.self, KeysCommand.self])
+        subcommands: [Init.self, Migrate.self, Status.self, Doctor.self, Ask.self, Publish.self, Tail.self, RequestCommand.self, BillingCommand.self, ProjectCommand.self, KeysCommand.self])
 }
 
 /// What every subcommand needs: settings, a quiet logger, and one-line failures.
@@ -76,53 +76,5 @@ struct Migrate: AsyncParsableCommand {
             print(applied.isEmpty ? "chorus: migrations up to date" : "chorus: applied \(applied.map(\.fileName).joined(separator: ", "))")
             await pool.close()
         }
-    }
-}
-
-struct Status: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Show whether the broker, the database and the services answer.")
-
-    func run() async throws {
-        var healthy = true
-        let env: Environment
-        do { env = try Environment.load() } catch { ServiceMain.fail("chorus", error) }
-
-        do {
-            let kafka = try KafkaSettings(reader: env.reader)
-            let admin = KafkaAdmin(configuration: kafka.client(id: "chorus-cli"), logger: env.logger)
-            try await admin.checkReachability()
-            var missing: [String] = []
-            for topic in Topics.all where try await admin.partitionCount(topic: topic) == nil { missing.append(topic) }
-            print("kafka     up    \(kafka.brokers)" + (missing.isEmpty ? "" : "; missing topics: \(missing.joined(separator: ", ")) (run bin/chorus up)"))
-            healthy = healthy && missing.isEmpty
-        } catch {
-            print("kafka     DOWN  \(ServiceMain.describe(error))")
-            healthy = false
-        }
-
-        do {
-            let database = try DatabaseSettings(reader: env.reader)
-            let pool = try await database.connectedPool(applicationName: "chorus-cli", logger: env.logger, poolSize: 1)
-            let files = try PostgresMigrator(directory: env.migrationsDirectory).loadMigrations().count
-            let applied = try await pool.query("SELECT count(*) FROM chorus_schema_migrations").first?.decode(Int.self, at: 0) ?? 0
-            print("postgres  up    \(DatabaseSettings.redacted(database.url)); migrations \(applied)/\(files)")
-            healthy = healthy && applied == files
-            await pool.close()
-        } catch {
-            print("postgres  DOWN  \(ServiceMain.describe(error))")
-            healthy = false
-        }
-
-        let run = "\(env.reader.home)/.data/run"
-        for service in ["ingest", "dispatcher", "provider-worker", "gpu-inference", "judge", "billing"] {
-            let pidText = (try? String(contentsOfFile: "\(run)/\(service).pid", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
-            if let pidText, let pid = Int32(pidText), kill(pid, 0) == 0 {
-                print("\(service.padding(toLength: 16, withPad: " ", startingAt: 0))up    pid \(pid)")
-            } else {
-                print("\(service.padding(toLength: 16, withPad: " ", startingAt: 0))down")
-            }
-        }
-        if !healthy { throw ExitCode(1) }
     }
 }

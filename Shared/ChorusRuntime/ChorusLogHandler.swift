@@ -5,12 +5,16 @@ import Logging
 public enum LogKey {
     public static let service = "service"
     public static let requestID = "request.id"
+    /// The W3C trace id of the request being handled (see ``MessageContext``).
+    public static let traceID = "trace.id"
     public static let kafkaTopic = "kafka.topic"
     public static let kafkaPartition = "kafka.partition"
     public static let kafkaOffset = "kafka.offset"
     public static let model = "model"
     public static let provider = "provider"
     public static let error = "error"
+    /// The port a service's `/metrics` listens on, logged once at start.
+    public static let metricsPort = "metrics.port"
 }
 
 /// How log lines are written: `text` for people, `json` (one object per line) for collectors.
@@ -26,13 +30,16 @@ public enum LogFormat: String, Sendable, CaseIterable {
 public struct ChorusLogHandler: LogHandler {
     public var metadata: Logger.Metadata = [:]
     public var logLevel: Logger.Level
+    /// Metadata of the task logging (``MessageContext/metadataProvider``: request and trace ids).
+    public var metadataProvider: Logger.MetadataProvider?
     private let label: String
     private let format: LogFormat
 
-    public init(label: String, level: Logger.Level, format: LogFormat) {
+    public init(label: String, level: Logger.Level, format: LogFormat, metadataProvider: Logger.MetadataProvider? = nil) {
         self.label = label
         self.logLevel = level
         self.format = format
+        self.metadataProvider = metadataProvider
     }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
@@ -41,23 +48,27 @@ public struct ChorusLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
+        StandardErrorWriter.write(line(level: event.level, message: event.message.description, metadata: event.metadata))
+    }
+
+    /// The line for one event: the handler's metadata, then the task's (``metadataProvider``), then the event's.
+    func line(level: Logger.Level, message: String, metadata extra: Logger.Metadata?) -> String {
         var merged = metadata
-        if let extra = event.metadata { merged.merge(extra) { _, new in new } }
+        if let provided = metadataProvider?.get(), !provided.isEmpty { merged.merge(provided) { _, new in new } }
+        if let extra { merged.merge(extra) { _, new in new } }
         let timestamp = Self.timestamp()
-        let line: String
         switch format {
         case .text:
-            var text = "\(timestamp) \(event.level) \(label): \(event.message)"
+            var text = "\(timestamp) \(level) \(label): \(message)"
             for (key, value) in merged.sorted(by: { $0.key < $1.key }) { text += " \(key)=\(value)" }
-            line = text + "\n"
+            return text + "\n"
         case .json:
-            var object = "{\"ts\":\(Self.jsonString(timestamp)),\"level\":\"\(event.level)\",\"logger\":\(Self.jsonString(label)),\"msg\":\(Self.jsonString(event.message.description))"
+            var object = "{\"ts\":\(Self.jsonString(timestamp)),\"level\":\"\(level)\",\"logger\":\(Self.jsonString(label)),\"msg\":\(Self.jsonString(message))"
             for (key, value) in merged.sorted(by: { $0.key < $1.key }) {
                 object += ",\(Self.jsonString(key)):\(Self.jsonString(value.description))"
             }
-            line = object + "}\n"
+            return object + "}\n"
         }
-        StandardErrorWriter.write(line)
     }
 
     static func timestamp() -> String {

@@ -50,9 +50,10 @@ public enum ServiceMain {
 
     /// Bootstraps swift-log once per process with Chorus's handler.
     public static func bootstrapLogging(_ runtime: RuntimeSettings) {
-        LoggingSystem.bootstrap { label in
-            ChorusLogHandler(label: label, level: runtime.logLevel, format: runtime.logFormat)
-        }
+        LoggingSystem.bootstrap(
+            { label, provider in
+                ChorusLogHandler(label: label, level: runtime.logLevel, format: runtime.logFormat, metadataProvider: provider)
+            }, metadataProvider: MessageContext.metadataProvider)
     }
 
     /// Prints `name: error: …` on standard error and exits with status 1.

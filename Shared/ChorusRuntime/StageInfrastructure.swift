@@ -2,7 +2,10 @@ import Contracts
 import Foundation
 import Kafka
 import Logging
+import Metrics
 import Postgres
+import ServiceLifecycle
+import Synchronization
 
 /// What a pipeline stage stands on: its producer, its database pool and its consumers, built from
 /// one configuration and checked at start-up (a bad setting fails with one line before any work).
@@ -26,20 +29,41 @@ public struct StageInfrastructure: Sendable {
     }
 
     /// A consumer in group `<namespace>-<group>` (one group per stage: instances share its partitions).
+    ///
+    /// Its lag per partition is the gauge `chorus_consumer_lag{group,topic,partition}`, from
+    /// librdkafka's statistics every 5 s.
     public func consumer(group: String, topics: [String]) throws -> KafkaConsumer {
         let id = "\(name)-\(ProcessInfo.processInfo.processIdentifier)"
-        return try KafkaConsumer(
-            configuration: kafka.consumer(id: id, group: Topics.current.group(group), topics: topics, fetchWait: fetchWait), logger: logger)
+        let groupID = Topics.current.group(group)
+        var configuration = kafka.consumer(id: id, group: groupID, topics: topics, fetchWait: fetchWait)
+        configuration.statisticsInterval = .seconds(5)
+        configuration.onStatistics = LagGauges(group: groupID).record
+        return try KafkaConsumer(configuration: configuration, logger: logger)
     }
 
-    /// Publishes a value as JSON, keyed by request id.
+    /// The stage's operator endpoints (`/metrics` and `/healthz` on `metrics.port`) and its heartbeat
+    /// for `chorus status`. List them last in the ServiceGroup: they stop first, and the heartbeat
+    /// deletes its row while the database pool is still open.
+    public func operations() throws -> [any Service] {
+        let settings = try OperationsServer.Settings(reader: reader, service: name)
+        let heartbeat = ServiceHeartbeat(
+            service: name, host: ServiceHeartbeat.advertisedHost(for: settings.host), database: database, logger: logger)
+        return [heartbeat, OperationsServer(service: name, settings: settings, heartbeat: heartbeat, logger: logger)]
+    }
+
+    /// Publishes a value as JSON, keyed by request id, with the current trace's `traceparent`
+    /// (``MessageContext``) unless `headers` carry one.
     public func publish<T: Encodable>(_ value: T, to topic: String, key: String, headers: [KafkaHeader] = []) async throws {
-        _ = try await producer.send(topic: topic, key: Array(key.utf8), value: try JSONCoding.encode(value), headers: headers)
+        _ = try await producer.send(
+            topic: topic, key: Array(key.utf8), value: try JSONCoding.encode(value), headers: headers.withTraceParent())
+        ChorusMetrics.produced(name, topic).increment()
     }
 
     /// ``publish(_:to:key:headers:)`` as a plain function value (for ``Trail/TrailStore/serve(_:publish:run:)``).
     @Sendable public func publish(_ value: any Encodable & Sendable, _ topic: String, _ key: String) async throws {
-        _ = try await producer.send(topic: topic, key: Array(key.utf8), value: try JSONCoding.encode(value))
+        _ = try await producer.send(
+            topic: topic, key: Array(key.utf8), value: try JSONCoding.encode(value), headers: [KafkaHeader]().withTraceParent())
+        ChorusMetrics.produced(name, topic).increment()
     }
 }
 
@@ -56,5 +80,31 @@ public enum JSONCoding {
         } catch {
             throw StageFailure.poison("undecodable", "the message is not a valid \(T.self)")
         }
+    }
+}
+
+/// `chorus_consumer_lag{group,topic,partition}` of one consumer: partitions no longer reported (given
+/// to another member) drop to 0, so the sum over instances stays the group's lag.
+final class LagGauges: Sendable {
+    private let group: String
+    private let gauges = MetricFamily<Gauge>(gauge: "chorus_consumer_lag", labels: ["group", "topic", "partition"])
+    private let reported = Mutex<Set<[String]>>([])
+
+    init(group: String) {
+        self.group = group
+    }
+
+    @Sendable func record(_ statistics: KafkaConsumerStatistics) {
+        var now = Set<[String]>()
+        for partition in statistics.partitions {
+            let labels = [partition.topic, String(partition.partition)]
+            now.insert(labels)
+            gauges(group, labels[0], labels[1]).record(partition.lag)
+        }
+        let gone = reported.withLock { reported in
+            defer { reported = now }
+            return reported.subtracting(now)
+        }
+        for labels in gone { gauges(group, labels[0], labels[1]).record(0) }
     }
 }

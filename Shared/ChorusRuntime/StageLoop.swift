@@ -67,7 +67,9 @@ public final class StageLoop: Service, Sendable {
     private let maxAttempts: Int
     private let logger: Logger
     private let queues = Mutex(KeyedQueues())
-    private let consumed: Counter
+    private let processed: Counter
+    private let consumed: MetricFamily<Counter>
+    private let failures: MetricFamily<Counter>
     private let deadLettered: Counter
     private let transientRetries: Counter
     private let processing: Timer
@@ -83,7 +85,9 @@ public final class StageLoop: Service, Sendable {
         self.slots = AsyncSemaphore(limit: maxInFlight)
         self.maxAttempts = maxAttempts
         self.logger = logger
-        consumed = Counter(label: "chorus_messages_processed_total", dimensions: [("stage", name)])
+        processed = Counter(label: "chorus_messages_processed_total", dimensions: [("stage", name)])
+        consumed = MetricFamily(counter: "chorus_messages_consumed_total", labels: ["stage", "topic"])
+        failures = MetricFamily(counter: "chorus_errors_total", labels: ["stage", "kind", "code"])
         deadLettered = Counter(label: "chorus_messages_dead_lettered_total", dimensions: [("stage", name)])
         transientRetries = Counter(label: "chorus_transient_retries_total", dimensions: [("stage", name)])
         processing = Timer(label: "chorus_processing_seconds", dimensions: [("stage", name)], preferredDisplayUnit: .seconds)
@@ -92,6 +96,7 @@ public final class StageLoop: Service, Sendable {
     public func run() async throws {
         try await withThrowingDiscardingTaskGroup { group in
             for try await message in consumer.messages.cancelOnGracefulShutdown() {
+                consumed(name, message.topic).increment()
                 try await slots.acquire()
                 let start = queues.withLock { $0.enqueue(message) }
                 guard start else { continue }
@@ -112,7 +117,15 @@ public final class StageLoop: Service, Sendable {
         consumer.markProcessed(message)
     }
 
+    /// Handles one message inside its ``MessageContext``: its logs carry its request and trace ids, and
+    /// what it publishes continues its trace.
     private func process(_ message: KafkaMessage) async {
+        await MessageContext.$current.withValue(MessageContext(message: message)) {
+            await handleWithRetries(message)
+        }
+    }
+
+    private func handleWithRetries(_ message: KafkaMessage) async {
         let started = ContinuousClock.now
         defer { processing.record(duration: ContinuousClock.now - started) }
         var attempt = 1
@@ -120,10 +133,14 @@ public final class StageLoop: Service, Sendable {
         while true {
             do {
                 if try await handler(message) == .done { consumer.markProcessed(message) }
-                consumed.increment()
+                processed.increment()
                 return
             } catch {
+                // Cancelled (a shutdown outlasted its grace period): not a failure of the message.
+                // Left unmarked, it is redelivered after the restart.
+                if Task.isCancelled { return }
                 let failure = classify(error)
+                failures(name, "\(failure.kind)", failure.code).increment()
                 if failure.kind == .transient && !Task.isCancelled {
                     transientWaits += 1
                     transientRetries.increment()
@@ -137,7 +154,7 @@ public final class StageLoop: Service, Sendable {
                     continue
                 }
                 if failure.kind == .poison || attempt >= maxAttempts {
-                    await deadLetter(message, failure)
+                    guard await deadLetter(message, failure) else { return }
                     deadLettered.increment()
                     consumer.markProcessed(message)
                     return
@@ -156,8 +173,10 @@ public final class StageLoop: Service, Sendable {
         return StageFailure(kind: .unknown, code: "processing_failed", reason: ServiceMain.describe(error))
     }
 
-    /// Publishes the original bytes with their origin and the reason; retries until delivered.
-    private func deadLetter(_ message: KafkaMessage, _ failure: StageFailure) async {
+    /// Publishes the original bytes with their origin and the reason; retries until delivered, or
+    /// until the stage is cancelled or its producer shut down: then false, and the message stays
+    /// unmarked (redelivered after the restart) rather than lost.
+    private func deadLetter(_ message: KafkaMessage, _ failure: StageFailure) async -> Bool {
         logger.error("dead-lettered", metadata: metadata(message, failure))
         let headers = [
             KafkaHeader(name: Headers.originTopic, value: Array(message.topic.utf8)),
@@ -170,9 +189,18 @@ public final class StageLoop: Service, Sendable {
         var waits = 0
         while true {
             do {
-                _ = try await producer.send(topic: Topics.deadLetters, key: message.key, value: message.value, headers: headers)
-                return
+                _ = try await producer.send(
+                    topic: Topics.deadLetters, key: message.key, value: message.value, headers: headers.withTraceParent())
+                ChorusMetrics.produced(name, Topics.deadLetters).increment()
+                return true
             } catch {
+                // Retrying would spin: Task.sleep returns at once once cancelled, and a shut-down producer never recovers.
+                if Task.isCancelled || (error as? KafkaError)?.code == .shutDown {
+                    logger.warning(
+                        "dead letter not published before shutdown; the message will be redelivered",
+                        metadata: metadata(message, failure))
+                    return false
+                }
                 waits += 1
                 if waits == 1 || waits % 20 == 0 {
                     logger.warning("cannot publish a dead letter yet; retrying", metadata: [LogKey.error: "\(ServiceMain.describe(error))"])

@@ -9,10 +9,18 @@ import Synchronization
 final class ConsumerContext: RDKafkaContext {
     let logger: Logger
     let state: Mutex<ConsumerStateMachine>
+    let onStatistics: (@Sendable (KafkaConsumerStatistics) -> Void)?
 
-    init(logger: Logger, state: ConsumerStateMachine) {
+    init(logger: Logger, state: ConsumerStateMachine, onStatistics: (@Sendable (KafkaConsumerStatistics) -> Void)? = nil) {
         self.logger = logger
         self.state = Mutex(state)
+        self.onStatistics = onStatistics
+    }
+
+    /// librdkafka's statistics callback, on the poll thread: parse, hand over, return.
+    func statistics(json: UnsafeBufferPointer<UInt8>) {
+        guard let onStatistics, let report = KafkaConsumerStatistics(json: json) else { return }
+        onStatistics(report)
     }
 
     func clientError(_ error: rd_kafka_resp_err_t, reason: String, handle: OpaquePointer) {
@@ -98,6 +106,17 @@ final class ConsumerContext: RDKafkaContext {
     }
 }
 
+/// Returns 0: librdkafka frees the JSON text after the call.
+private let statisticsCallback: @convention(c) (OpaquePointer?, UnsafeMutablePointer<CChar>?, Int, UnsafeMutableRawPointer?) -> Int32 = {
+    _, json, length, opaque in
+    guard let json, let opaque else { return 0 }
+    json.withMemoryRebound(to: UInt8.self, capacity: length) { bytes in
+        Unmanaged<ConsumerContext>.fromOpaque(opaque).takeUnretainedValue()
+            .statistics(json: UnsafeBufferPointer(start: bytes, count: length))
+    }
+    return 0
+}
+
 private let rebalanceCallback: @convention(c) (
     OpaquePointer?, rd_kafka_resp_err_t, UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?, UnsafeMutableRawPointer?
 ) -> Void = { handle, event, list, opaque in
@@ -131,11 +150,14 @@ final class ConsumerCore: @unchecked Sendable {
         let state = ConsumerStateMachine(
             consumerID: consumerIDs.wrappingAdd(1, ordering: .relaxed).oldValue,
             highWatermark: configuration.bufferHighWatermark, lowWatermark: configuration.bufferLowWatermark)
-        let context = ConsumerContext(logger: logger, state: state)
+        let context = ConsumerContext(logger: logger, state: state, onStatistics: configuration.onStatistics)
         let handle = try RDKafkaClient.makeHandle(
             type: RD_KAFKA_CONSUMER, settings: configuration.librdkafkaSettings, context: context
         ) { conf in
             rd_kafka_conf_set_rebalance_cb(conf, rebalanceCallback)
+            if configuration.onStatistics != nil && configuration.statisticsInterval != nil {
+                rd_kafka_conf_set_stats_cb(conf, statisticsCallback)
+            }
         }
         // One queue for everything: messages, rebalances, logs and errors are all served by
         // rd_kafka_consumer_poll on the poll thread.

@@ -118,6 +118,27 @@ public struct KafkaAdmin: Sendable {
         }
     }
 
+    /// The high watermark of each partition of `topic` (partition → the offset the next message will
+    /// get); empty when the broker does not know the topic.
+    public func highWatermarks(topic: String, timeout: Duration = .seconds(10)) async throws -> [Int: Int64] {
+        guard let partitions = try await partitionCount(topic: topic, timeout: timeout) else { return [:] }
+        return try await withAdminClient { handle, _ in
+            var watermarks: [Int: Int64] = [:]
+            for partition in 0..<partitions {
+                var low: Int64 = 0
+                var high: Int64 = 0
+                let error = rd_kafka_query_watermark_offsets(handle, topic, Int32(partition), &low, &high, timeout.timeoutMilliseconds)
+                guard error == RD_KAFKA_RESP_ERR_NO_ERROR else {
+                    throw KafkaError(
+                        code: .topicAdministrationFailed, rdKafkaError: error,
+                        context: "reading the end offsets of '\(topic)' failed")
+                }
+                watermarks[partition] = high
+            }
+            return watermarks
+        }
+    }
+
     // MARK: - Implementation
 
     private static func createTopics(

@@ -151,6 +151,13 @@ public struct KafkaConsumerConfiguration: Sendable {
     /// - Important: Setting `enable.auto.offset.store` to `true` here breaks at-least-once delivery:
     ///   offsets would be committed before messages are processed.
     public var rawSettings: [String: String]
+    /// How often librdkafka reports statistics to ``onStatistics`` (`statistics.interval.ms`).
+    /// Default nil: no statistics.
+    public var statisticsInterval: Duration? = nil
+    /// Receives each statistics report (the consumer lag of each assigned partition).
+    ///
+    /// - Important: It runs on the consumer's poll thread: it must return quickly and never block.
+    public var onStatistics: (@Sendable (KafkaConsumerStatistics) -> Void)? = nil
 
     public init(
         client: KafkaClientConfiguration = KafkaClientConfiguration(),
@@ -193,6 +200,9 @@ public struct KafkaConsumerConfiguration: Sendable {
         settings["max.poll.interval.ms"] = maxPollInterval.librdkafkaMilliseconds
         settings["fetch.wait.max.ms"] = fetchWaitMax.librdkafkaMilliseconds
         settings["auto.offset.reset"] = autoOffsetReset.value
+        if let statisticsInterval, onStatistics != nil {
+            settings["statistics.interval.ms"] = statisticsInterval.librdkafkaMilliseconds
+        }
         settings.merge(client.rawSettings) { _, raw in raw }
         settings.merge(rawSettings) { _, raw in raw }
         return settings

@@ -43,6 +43,7 @@ import Testing
             var env = environment
             env["CHORUS_HOME"] = root
             env["CHORUS_KAFKA_NAMESPACE"] = namespace
+            env["CHORUS_METRICS_PORT"] = "0"
             process.environment = env
             let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
             handle.seekToEndOfFile()

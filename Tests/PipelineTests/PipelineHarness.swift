@@ -17,6 +17,8 @@ final class PipelineHarness: Sendable {
     let producer: KafkaProducer
     let database: PostgresPool
     let brokers: String
+    /// The services' environment (for running `chorus` against this pipeline).
+    let environment: [String: String]
     private let processes: [Process]
 
     /// Starts the pipeline with a catalog whose `sim` provider is the simulator at `simulatorPort`.
@@ -55,6 +57,8 @@ final class PipelineHarness: Sendable {
         childEnvironment["CHORUS_KAFKA_NAMESPACE"] = namespace
         childEnvironment["CHORUS_LOG_LEVEL"] = "info"
         childEnvironment["CHORUS_HTTP_PORT"] = "0"  // an ephemeral port, read back from ingest's log
+        childEnvironment["CHORUS_METRICS_PORT"] = "0"  // likewise each service's /metrics port
+        self.environment = childEnvironment
         var processes: [Process] = []
         for service in Self.services {
             let process = Process()
@@ -92,6 +96,13 @@ final class PipelineHarness: Sendable {
     /// The HTTP front door's port, from ingest's start-up line.
     var httpPort: Int? {
         guard let match = log(of: "ingest").firstMatch(of: /http\.port=(\d+)/) else { return nil }
+        return Int(match.1)
+    }
+
+    /// Where a service serves /metrics and /healthz, from its start-up line (ingest: its front door).
+    func metricsPort(of service: String) -> Int? {
+        if service == "ingest" { return httpPort }
+        guard let match = log(of: service).firstMatch(of: /metrics\.port=(\d+)/) else { return nil }
         return Int(match.1)
     }
 

@@ -3,6 +3,7 @@ import ChorusRuntime
 import Contracts
 import Foundation
 import Kafka
+import Metrics
 import Postgres
 
 /// billing: usage events from `chorus.usage` → `usage_events`, many per transaction, idempotent by
@@ -81,7 +82,24 @@ public final class BillingStage: Sendable {
                     device_nanos = usage_daily.device_nanos + excluded.device_nanos, cost_usd = usage_daily.cost_usd + excluded.cost_usd
                 """
             try await database.execute(PostgresQuery(unsafeSQL: sql, bindings: bindings))
+            for e in chunk { count(e, cost: prices.price(e)?.cost) }
         }
+    }
+
+    // MARK: - Metrics
+
+    /// `chorus_tokens_total{model,provider,direction}` (direction `input` or `output`), billable usage.
+    static let tokens = MetricFamily<Counter>(counter: "chorus_tokens_total", labels: ["model", "provider", "direction"])
+    /// `chorus_cost_nanodollars_total{model,provider}`: exact cost in nano-dollars (1e-9 USD).
+    static let cost = MetricFamily<Counter>(counter: "chorus_cost_nanodollars_total", labels: ["model", "provider"])
+
+    /// Counts a recorded event. The ledger is exact; these counters count what this instance wrote,
+    /// so an event redelivered after a crash may count twice here (never in the ledger).
+    private static func count(_ event: UsageEvent, cost: Money?) {
+        guard event.billable else { return }
+        tokens(event.model, event.provider, "input").increment(by: Int64(event.usage.promptTokens))
+        tokens(event.model, event.provider, "output").increment(by: Int64(event.usage.completionTokens))
+        if let cost, cost.nanos > 0 { Self.cost(event.model, event.provider).increment(by: cost.nanos) }
     }
 
     public func handle(_ message: KafkaMessage) async throws -> StageLoop.Completion {

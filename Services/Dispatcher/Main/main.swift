@@ -9,5 +9,5 @@ await ServiceMain.run(name: "dispatcher") { reader, logger in
     let stage = DispatcherStage(catalog: catalog, infrastructure: infrastructure)
     let consumer = try infrastructure.consumer(group: "dispatcher", topics: [Topics.accepted])
     let loop = StageLoop(name: "dispatcher", consumer: consumer, producer: infrastructure.producer, logger: logger, handler: stage.handle)
-    return [infrastructure.producer, infrastructure.database, consumer, loop]
+    return [infrastructure.producer, infrastructure.database, consumer, loop] + (try infrastructure.operations())
 }

@@ -26,5 +26,5 @@ await ServiceMain.run(name: "gpu-inference") { reader, logger in
     let loop = StageLoop(
         name: "gpu-inference", consumer: consumer, producer: infrastructure.producer, maxInFlight: 64, logger: logger,
         handler: stage.handle)
-    return [infrastructure.producer, infrastructure.database, stage, consumer, loop]
+    return [infrastructure.producer, infrastructure.database, stage, consumer, loop] + (try infrastructure.operations())
 }

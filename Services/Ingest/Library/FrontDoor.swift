@@ -47,12 +47,16 @@ public final class FrontDoor: Service, Sendable {
     private let logger: Logger
     private let limiter: Mutex<RateLimiter>
     private let checkBroker: @Sendable () async throws -> Void
+    /// Told the port once the server listens (the heartbeat advertises it).
+    private let onListening: @Sendable (Int) -> Void
 
     public init(
         settings: Settings, stage: IngestStage, catalog: ModelCatalog, keys: APIKeys, trail: TrailStore, waiters: AnswerWaiters,
-        logger: Logger, checkBroker: @escaping @Sendable () async throws -> Void
+        logger: Logger, checkBroker: @escaping @Sendable () async throws -> Void,
+        onListening: @escaping @Sendable (Int) -> Void = { _ in }
     ) {
         self.checkBroker = checkBroker
+        self.onListening = onListening
         self.settings = settings
         self.stage = stage
         self.catalog = catalog
@@ -65,11 +69,14 @@ public final class FrontDoor: Service, Sendable {
 
     public func run() async throws {
         let logger = self.logger
+        let onListening = self.onListening
         let application = Application(
             router: makeRouter(),
             configuration: ApplicationConfiguration(address: .hostname(settings.host, port: settings.port)),
             onServerRunning: { channel in
-                logger.info("http front door listening", metadata: ["http.port": "\(channel.localAddress?.port ?? -1)"])
+                let port = channel.localAddress?.port ?? -1
+                logger.info("http front door listening", metadata: ["http.port": "\(port)"])
+                onListening(port)
             },
             logger: logger)
         try await application.runService()
@@ -126,14 +133,16 @@ public final class FrontDoor: Service, Sendable {
             } catch {
                 return Self.error(.contentTooLarge, "the body is over \(self.settings.maxBodyBytes) bytes", type: "invalid_request_error", code: "body_too_large")
             }
-            return try await self.chatCompletion(Array(buffer: body), project: project)
+            // The caller's trace continues here; a request without a valid one starts a new trace.
+            let incoming = request.headers.first { $0.name.canonicalName == Headers.traceParent }.flatMap { TraceContext(traceParent: $0.value) }
+            return try await self.chatCompletion(Array(buffer: body), project: project, trace: incoming?.child() ?? .random())
         }
         return router
     }
 
     // MARK: - Chat completions
 
-    private func chatCompletion(_ body: [UInt8], project: String) async throws -> Response {
+    private func chatCompletion(_ body: [UInt8], project: String, trace: TraceContext) async throws -> Response {
         let wire: ChatCompletionRequest
         do {
             wire = try JSONDecoder().decode(ChatCompletionRequest.self, from: Data(body))
@@ -160,7 +169,11 @@ public final class FrontDoor: Service, Sendable {
         submitted.options = options
         let id = submitted.id!
 
-        let submission = try await stage.submit(Array(try JSONEncoder().encode(submitted)), traceParent: nil)
+        // Its log lines carry the request and trace ids; what it publishes carries the trace on.
+        let bytes = Array(try JSONEncoder().encode(submitted))
+        let submission = try await MessageContext.$current.withValue(MessageContext(requestID: id, trace: trace)) {
+            try await stage.submit(bytes, traceParent: trace.traceParent)
+        }
         let wait = Duration.milliseconds((submitted.options?.timeoutMs ?? 30_000) * 3) + settings.answerGrace
         if wire.stream == true {
             return stream(submission: submission, id: id, model: wire.model, wait: wait)

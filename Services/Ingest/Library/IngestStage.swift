@@ -34,7 +34,9 @@ public final class IngestStage: Sendable {
     }
 
     public func handle(_ message: KafkaMessage) async throws -> StageLoop.Completion {
-        let traceParent = message.headers.first { $0.name == Headers.traceParent }?.value.map { String(decoding: $0, as: UTF8.self) }
+        // StageLoop continued the message's trace (or started one): record and pass on this hop's span.
+        let traceParent = MessageContext.current?.trace.traceParent
+            ?? message.header(Headers.traceParent).map { String(decoding: $0, as: UTF8.self) }
         if case .undecodable(let reason) = try await submit(message.value, traceParent: traceParent) {
             throw StageFailure.poison("undecodable_request", reason)
         }

@@ -17,14 +17,18 @@ await ServiceMain.run(name: "ingest") { reader, logger in
     let trail = TrailStore(database: infrastructure.database)
     let waiters = AnswerWaiters(
         listener: PostgresListener(configuration: database.configuration(applicationName: "ingest-listener")), trail: trail)
+    let settings = try FrontDoor.Settings(reader: reader)
+    // Ingest's /metrics and /healthz are on its front door: the heartbeat advertises that port.
+    let heartbeat = ServiceHeartbeat(
+        service: "ingest", host: ServiceHeartbeat.advertisedHost(for: settings.host), database: infrastructure.database, logger: logger)
     let frontDoor = FrontDoor(
-        settings: try FrontDoor.Settings(reader: reader), stage: stage, catalog: catalog,
+        settings: settings, stage: stage, catalog: catalog,
         keys: APIKeys(database: infrastructure.database), trail: trail, waiters: waiters, logger: logger,
         checkBroker: { [kafka = infrastructure.kafka] in
             var client = kafka.client(id: "ingest-readyz")
             client.reachabilityTimeout = .seconds(2)
             try await KafkaAdmin(configuration: client, logger: logger).checkReachability()
-        })
+        }, onListening: { heartbeat.listening(on: $0) })
     // Shutdown runs in reverse: HTTP and the loop stop first, then the consumer commits, then the rest closes.
-    return [infrastructure.producer, infrastructure.database, consumer, waiters, loop, frontDoor]
+    return [infrastructure.producer, infrastructure.database, consumer, waiters, loop, heartbeat, frontDoor]
 }

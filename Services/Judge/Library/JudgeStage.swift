@@ -19,6 +19,8 @@ public final class JudgeStage: Service, Sendable {
         /// Responses that arrived before the plan (not expected: they share a partition, but cheap to allow).
         var early: [ModelResponse] = []
         var messages: [KafkaMessage] = []
+        /// The request's trace, for what deadline ticks send outside any message handler.
+        var context: MessageContext?
     }
 
     private let catalog: ModelCatalog
@@ -48,6 +50,7 @@ public final class JudgeStage: Service, Sendable {
         let actions = entries.withLock { entries -> [FusionState.Action] in
             var entry = entries[id] ?? Entry()
             entry.messages.append(message)
+            entry.context = entry.context ?? MessageContext.current
             var actions: [FusionState.Action] = []
             switch event {
             case .plan(let plan):
@@ -89,7 +92,10 @@ public final class JudgeStage: Service, Sendable {
                 }
                 return due
             }
-            for (id, actions) in due { await perform(actions, requestID: id) }
+            for (id, actions) in due {
+                let context = entries.withLock { $0[id]?.context }
+                await MessageContext.$current.withValue(context) { await perform(actions, requestID: id) }
+            }
         }
     }
 

@@ -11,5 +11,5 @@ await ServiceMain.run(name: "judge") { reader, logger in
     // Held messages count toward the in-flight limit only while their handler runs, so a large
     // limit costs nothing; it bounds concurrent database work.
     let loop = StageLoop(name: "judge", consumer: consumer, producer: infrastructure.producer, maxInFlight: 1024, logger: logger, handler: stage.handle)
-    return [infrastructure.producer, infrastructure.database, consumer, stage, loop]
+    return [infrastructure.producer, infrastructure.database, consumer, stage, loop] + (try infrastructure.operations())
 }

@@ -4,6 +4,7 @@ import Contracts
 import Foundation
 import HTTP
 import Logging
+import Metrics
 import Synchronization
 
 /// One upstream attempt, as recorded for billing and the trail: failed attempts are visible too.
@@ -60,6 +61,10 @@ public final class ProviderCaller: Sendable {
         return keys
     }
 
+    /// Each upstream attempt's latency: `chorus_provider_request_seconds{provider,model,outcome}`, a
+    /// histogram; `outcome` is `ok` or the failure's code (`timeout`, `rate_limited`, …).
+    static let latency = MetricFamily<Metrics.Timer>(timer: "chorus_provider_request_seconds", labels: ["provider", "model", "outcome"])
+
     /// Never throws: every failure becomes the response's `error`, with every attempt recorded.
     public func call(_ call: ModelCall) async -> CallResult {
         let started = clock()
@@ -99,6 +104,7 @@ public final class ProviderCaller: Sendable {
                     return result(call, started, attempts, .failure(failure), tried: failures)
                 }
                 let outcome = await attemptOnce(call, route: route, provider: provider, timeoutMs: remainingMs)
+                Self.latency(route.provider, call.model, outcome.failure?.code ?? "ok").recordMilliseconds(outcome.latencyMs)
                 let record = AttemptRecord(
                     attempt: attempts.count + 1, provider: route.provider, failure: outcome.failure?.errorInfo,
                     usage: outcome.reply?.usage ?? .zero, latencyMs: outcome.latencyMs, billable: outcome.reply != nil)

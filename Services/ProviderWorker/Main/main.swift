@@ -16,5 +16,5 @@ await ServiceMain.run(name: "provider-worker") { reader, logger in
         name: "provider-worker", consumer: consumer, producer: infrastructure.producer,
         maxInFlight: try reader.int("provider_worker.max_in_flight", default: 1024, range: 1...100_000), logger: logger,
         handler: stage.handle)
-    return [infrastructure.producer, infrastructure.database, http, consumer, loop]
+    return [infrastructure.producer, infrastructure.database, http, consumer, loop] + (try infrastructure.operations())
 }
