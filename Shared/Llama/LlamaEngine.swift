@@ -51,7 +51,16 @@ public final class LlamaEngine: Sendable {
     /// Submitted requests not yet taken by the engine thread.
     struct Inbox {
         var requests: [Request] = []
+        var controls: [Control] = []
         var isClosed = false
+    }
+
+    /// Work on the engine thread between steps.
+    enum Control: Sendable {
+        /// Empty the KV cache (prefix included) and stop serving the prefix until resumed.
+        case park(@Sendable (Result<Void, LlamaError>) -> Void)
+        /// Restore the prefix from its saved state.
+        case resume(@Sendable (Result<Void, LlamaError>) -> Void)
     }
 
     /// One submitted generation.
@@ -111,7 +120,8 @@ public final class LlamaEngine: Sendable {
                     return
                 }
                 ready.resume(returning: (context.contextSize, prefixTokens, prefixState))
-                var loop = EngineLoop(context: context, slots: slots, prefix: prefixTokens, shared: shared)
+                var loop = EngineLoop(
+                    context: context, slots: slots, prefix: prefixTokens, prefixState: prefixState, shared: shared)
                 loop.run()
             }
             thread.name = name
@@ -228,6 +238,39 @@ public final class LlamaEngine: Sendable {
         shared.statistics.withLock { $0 }
     }
 
+    // MARK: - Parking
+
+    /// Parks an idle engine: empties its KV cache, prefix included, and leaves its thread asleep with the
+    /// context still allocated — the snapshot tier's "pre-allocated context". ``resume()`` makes it serve
+    /// again in about the time of restoring the prefix state.
+    ///
+    /// - Throws: ``LlamaError/Code/invalidArgument`` when generations are running or queued.
+    public func park() async throws {
+        try await control { .park($0) }
+    }
+
+    /// Restores the prefix of a parked engine from its saved state, so it serves as before.
+    public func resume() async throws {
+        try await control { .resume($0) }
+    }
+
+    private func control(_ make: (@escaping @Sendable (Result<Void, LlamaError>) -> Void) -> Control) async throws {
+        let shared = self.shared
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
+            let done: @Sendable (Result<Void, LlamaError>) -> Void = { continuation.resume(with: $0.mapError { $0 as Error }) }
+            let accepted = shared.inbox.withLock { inbox in
+                guard !inbox.isClosed else { return false }
+                inbox.controls.append(make(done))
+                return true
+            }
+            if accepted {
+                shared.wakeUps.signal()
+            } else {
+                done(.failure(LlamaError(code: .workerClosed, detail: "the engine is closed")))
+            }
+        }
+    }
+
     // MARK: - Closing
 
     /// Stops accepting generations; queued and running ones fail with ``LlamaError/Code/workerClosed``,
@@ -282,6 +325,9 @@ public final class LlamaEngine: Sendable {
         let context: LlamaContext
         let slots: Int
         let prefix: [LlamaToken]
+        let prefixState: LlamaSequenceState?
+        /// Whether the prefix sequence holds the prefix (not while parked).
+        var prefixPresent = true
         let shared: Shared
         var waiting: [Request] = []
         var running: [Int: Running] = [:]
@@ -290,25 +336,32 @@ public final class LlamaEngine: Sendable {
         var batch: LlamaBatch
         var pieceBuffer: [UInt8] = []
 
-        init(context: LlamaContext, slots: Int, prefix: [LlamaToken], shared: Shared) {
+        init(context: LlamaContext, slots: Int, prefix: [LlamaToken], prefixState: LlamaSequenceState?, shared: Shared) {
             self.context = context
             self.slots = slots
             self.prefix = prefix
+            self.prefixState = prefixState
             self.shared = shared
             self.batch = LlamaBatch(capacity: context.batchSize)
         }
 
         mutating func run() {
             while true {
-                let (arrived, closed) = shared.inbox.withLock { inbox in
-                    defer { inbox.requests.removeAll(keepingCapacity: true) }
-                    return (inbox.requests, inbox.isClosed)
+                let (arrived, controls, closed) = shared.inbox.withLock { inbox in
+                    defer {
+                        inbox.requests.removeAll(keepingCapacity: true)
+                        inbox.controls.removeAll(keepingCapacity: true)
+                    }
+                    return (inbox.requests, inbox.controls, inbox.isClosed)
                 }
                 waiting.append(contentsOf: arrived)
                 if closed {
-                    failEverything(LlamaError(code: .workerClosed, detail: "the engine closed before the generation finished"))
+                    let error = LlamaError(code: .workerClosed, detail: "the engine closed before the generation finished")
+                    failEverything(error)
+                    for control in controls { control.fail(error) }
                     return
                 }
+                for control in controls { perform(control) }
                 dropCancelled()
                 admit()
                 if running.isEmpty {
@@ -316,6 +369,32 @@ public final class LlamaEngine: Sendable {
                     continue
                 }
                 step()
+            }
+        }
+
+        private mutating func perform(_ control: Control) {
+            switch control {
+            case .park(let done):
+                guard running.isEmpty, waiting.isEmpty else {
+                    done(.failure(LlamaError(code: .invalidArgument, detail: "an engine with generations cannot be parked")))
+                    return
+                }
+                context.removeAllSequences()
+                prefixPresent = false
+                done(.success(()))
+            case .resume(let done):
+                guard !prefixPresent else { return done(.success(())) }
+                if let prefixState {
+                    do {
+                        try context.restoreState(prefixState, into: slots)
+                    } catch let error as LlamaError {
+                        return done(.failure(error))
+                    } catch {
+                        return done(.failure(LlamaError(code: .stateFailed, detail: "\(error)")))
+                    }
+                }
+                prefixPresent = true
+                done(.success(()))
             }
         }
 
@@ -351,7 +430,7 @@ public final class LlamaEngine: Sendable {
                 let request = waiting[0]
                 // The last prompt token is always decoded, for its logits.
                 var shared = 0
-                let limit = min(prefix.count, request.tokens.count - 1)
+                let limit = prefixPresent ? min(prefix.count, request.tokens.count - 1) : 0
                 while shared < limit && prefix[shared] == request.tokens[shared] { shared += 1 }
                 let cells = min(request.tokens.count - shared + request.parameters.maxTokens, capacity)
                 guard running.isEmpty || reserved + cells <= capacity else { return }
@@ -509,6 +588,14 @@ public final class LlamaEngine: Sendable {
         static func nanoseconds(_ duration: Duration) -> Int64 {
             let (seconds, attoseconds) = duration.components
             return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+        }
+    }
+}
+
+extension LlamaEngine.Control {
+    func fail(_ error: LlamaError) {
+        switch self {
+        case .park(let done), .resume(let done): done(.failure(error))
         }
     }
 }

@@ -101,6 +101,22 @@ extension RealModelTests {
             await engine.shutdown()
         }
 
+        /// Parking empties the cache; resuming restores the prefix from its state, and the engine answers
+        /// exactly as before (the snapshot tier's round trip).
+        @Test func parkedAndResumedItAnswersAsBefore() async throws {
+            let engine = try await LlamaEngine(
+                model: model, slots: 2, contextParameters: LlamaContextParameters(contextSize: 1024), prefix: .tokens(try preamble()))
+            let parameters = GenerationParameters(maxTokens: 16)
+            let before = try await engine.generate(prompt: prompts[0], parameters: parameters)
+            try await engine.park()
+            try await engine.resume()
+            let after = try await engine.generate(prompt: prompts[0], parameters: parameters)
+            #expect(after.tokens == before.tokens)
+            #expect(after.cachedPromptTokens == engine.prefix.count)
+            await engine.shutdown()
+            await #expect(throws: LlamaError.self) { try await engine.park() }
+        }
+
         @Test func cancellationAndClosing() async throws {
             let engine = try await LlamaEngine(model: model, slots: 1, contextParameters: LlamaContextParameters(contextSize: 512))
             let long = Task {

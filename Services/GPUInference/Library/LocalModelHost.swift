@@ -64,11 +64,11 @@ public actor LocalModelHost {
         }
     }
 
-    /// What an unloaded model keeps in the snapshot tier: its mapped weights and its prefix's KV state.
+    /// What an unloaded model keeps in the snapshot tier: its mapped weights, its engine parked with the
+    /// context still allocated (KV cache emptied, thread asleep), and its prefix's KV state to restore.
     struct Snapshot: Sendable {
         var model: LlamaModel
-        var prefix: [LlamaToken]
-        var state: LlamaSequenceState?
+        var parked: LlamaEngine
     }
 
     private let models: [String: LocalModel]
@@ -83,6 +83,8 @@ public actor LocalModelHost {
     private var loads: [String: (tier: StartTier, task: Task<Instance, any Error>)] = [:]
     private var drains: [String: Task<Void, Never>] = [:]
     private var warmUps: [String: Task<Void, Never>] = [:]
+    /// Parked engines being shut down after their snapshot was dropped.
+    private var closing: [Task<Void, Never>] = []
     private var memoryWaiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
     private var nextWaiter: UInt64 = 0
     private var lastStatistics: [String: (at: ContinuousClock.Instant, statistics: LlamaEngineStatistics, tokens: Int)] = [:]
@@ -273,11 +275,7 @@ public actor LocalModelHost {
                 guard let load = loads[id] else { continue }
                 return await awaitLoad(load.task, tier: load.tier)
             case .load(let loadTier, let unload, let dropSnapshots):
-                for victim in dropSnapshots {
-                    snapshots[victim] = nil
-                    metrics.resident(victim, bytes: 0)
-                    logger.info("snapshot dropped for memory", metadata: ["model": "\(victim)"])
-                }
+                for victim in dropSnapshots { dropSnapshot(victim) }
                 for victim in unload {
                     logger.info("evicting idle model for memory", metadata: ["model": "\(victim)", "for": "\(id)"])
                     startDrain(victim)
@@ -329,8 +327,11 @@ public actor LocalModelHost {
                     http.start()
                     instance = .server(try await ModelServerProcess.start(
                         id: id, server: server, ggufPath: local.ggufPath, http: http, logger: logger))
+                } else if let snapshot {
+                    try await snapshot.parked.resume()
+                    instance = .engine(snapshot.model, snapshot.parked)
                 } else {
-                    instance = try await Self.makeInstance(id, local, snapshot: snapshot, threads: threads)
+                    instance = try await Self.makeInstance(id, local, threads: threads)
                 }
                 self.loadSucceeded(id, instance, tier: snapshot == nil ? .disk : .snapshot, duration: .now - started)
                 return instance
@@ -343,16 +344,9 @@ public actor LocalModelHost {
         return task
     }
 
-    private static func makeInstance(_ id: String, _ local: LocalModel, snapshot: Snapshot?, threads: Int) async throws -> Instance {
-        let model: LlamaModel
-        let prefix: LlamaEngine.PrefixSeed
-        if let snapshot {
-            model = snapshot.model
-            prefix = snapshot.state.map { .snapshot(snapshot.prefix, $0) } ?? .tokens(snapshot.prefix)
-        } else {
-            model = try await LlamaModel.load(path: local.ggufPath, parameters: LlamaModelParameters(gpuLayers: local.gpuLayers))
-            prefix = .tokens(try commonPrefix(of: model, style: local.promptStyle))
-        }
+    private static func makeInstance(_ id: String, _ local: LocalModel, threads: Int) async throws -> Instance {
+        let model = try await LlamaModel.load(path: local.ggufPath, parameters: LlamaModelParameters(gpuLayers: local.gpuLayers))
+        let prefix = LlamaEngine.PrefixSeed.tokens(try commonPrefix(of: model, style: local.promptStyle))
         let engine = try await LlamaEngine(
             model: model, slots: local.maxSequences,
             contextParameters: LlamaContextParameters(contextSize: local.contextSize, threads: threads),
@@ -392,7 +386,8 @@ public actor LocalModelHost {
             ?? Self.estimatedKVBytesPerToken
         let weights = model.fileSize
         let warmBytes = weights + kvBytesPerToken * Int64(engine.contextSize)
-        fleet.loaded(id, warmBytes: warmBytes, snapshotBytes: weights + Int64(engine.prefixState?.byteCount ?? 0))
+        // A snapshot keeps everything but the running sequences: weights, the allocated context, the state.
+        fleet.loaded(id, warmBytes: warmBytes, snapshotBytes: warmBytes + Int64(engine.prefixState?.byteCount ?? 0))
         metrics.loaded(id, tier: tier, duration: duration, bytes: warmBytes)
         logger.info(
             "model warm",
@@ -417,23 +412,44 @@ public actor LocalModelHost {
             return
         }
         drains[id] = Task {
-            await instance.stop()
-            self.drainFinished(id, instance)
+            // An engine is parked (a snapshot candidate); a managed server is stopped.
+            var parked: (LlamaModel, LlamaEngine)?
+            switch instance {
+            case .engine(let model, let engine):
+                if (try? await engine.park()) != nil { parked = (model, engine) } else { await engine.shutdown() }
+            case .server(let server):
+                await server.stop()
+            }
+            if let (model, engine) = parked, !self.drainFinished(id, keeping: Snapshot(model: model, parked: engine)) {
+                await engine.shutdown()
+            }
+            if parked == nil { _ = self.drainFinished(id, keeping: nil) }
         }
     }
 
-    private func drainFinished(_ id: String, _ instance: Instance) {
+    /// Records a finished drain; keeps the snapshot if the budget has room for it.
+    /// - Returns: Whether the snapshot is kept (otherwise its engine must be shut down).
+    private func drainFinished(_ id: String, keeping snapshot: Snapshot?) -> Bool {
         drains[id] = nil
-        if case .engine(let model, let engine) = instance, fleet.drained(id, snapshotAvailable: true) {
-            snapshots[id] = Snapshot(model: model, prefix: engine.prefix, state: engine.prefixState)
+        defer { wakeMemoryWaiters() }
+        if let snapshot, fleet.drained(id, snapshotAvailable: true) {
+            snapshots[id] = snapshot
             metrics.resident(id, bytes: fleet.models[id]?.spec.snapshotBytes ?? 0)
             logger.info("model unloaded to the snapshot tier", metadata: ["model": "\(id)"])
-        } else {
-            if case .server = instance { _ = fleet.drained(id, snapshotAvailable: false) }
-            metrics.resident(id, bytes: 0)
-            logger.info("model unloaded", metadata: ["model": "\(id)"])
+            return true
         }
-        wakeMemoryWaiters()
+        if snapshot == nil { _ = fleet.drained(id, snapshotAvailable: false) }
+        metrics.resident(id, bytes: 0)
+        logger.info("model unloaded", metadata: ["model": "\(id)"])
+        return false
+    }
+
+    /// Frees a snapshot the fleet gave up for memory.
+    private func dropSnapshot(_ id: String) {
+        metrics.resident(id, bytes: 0)
+        logger.info("snapshot dropped for memory", metadata: ["model": "\(id)"])
+        guard let snapshot = snapshots.removeValue(forKey: id) else { return }
+        closing.append(Task { await snapshot.parked.shutdown() })
     }
 
     // MARK: - Memory waiters
@@ -525,8 +541,11 @@ public actor LocalModelHost {
         for (_, load) in loads { _ = try? await load.task.value }
         for (_, drain) in drains { await drain.value }
         for instance in instances.values { await instance.stop() }
+        for snapshot in snapshots.values { await snapshot.parked.shutdown() }
+        for task in closing { await task.value }
         instances = [:]
         snapshots = [:]
+        closing = []
         await http.shutdown()
     }
 
