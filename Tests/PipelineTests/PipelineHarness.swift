@@ -149,9 +149,26 @@ final class PipelineHarness: Sendable {
         processes.withLock { $0[service] = process }
     }
 
-    private static func launch(_ service: String, binaries: String, environment: [String: String], directory: String) throws -> Process {
+    /// Starts another instance of a stage, named `<service>-2` (its log too), and waits until the
+    /// group has given it partitions.
+    func startSecond(_ service: String, timeout: Duration = .seconds(90)) async throws {
+        let name = "\(service)-2"
+        FileManager.default.createFile(atPath: "\(directory)/\(name).log", contents: nil)
+        let process = try Self.launch(name, executable: service, binaries: binaries, environment: childEnvironment, directory: directory)
+        processes.withLock { $0[name] = process }
+        let deadline = ContinuousClock.now + timeout
+        while !log(of: name).contains("partitions assigned") {
+            guard process.isRunning else { throw HarnessError("\(name) exited during start-up: \(log(of: name).suffix(600))") }
+            guard ContinuousClock.now < deadline else { throw HarnessError("\(name) did not get partitions within \(timeout)") }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+    }
+
+    private static func launch(
+        _ service: String, executable: String? = nil, binaries: String, environment: [String: String], directory: String
+    ) throws -> Process {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: "\(binaries)/\(service)")
+        process.executableURL = URL(fileURLWithPath: "\(binaries)/\(executable ?? service)")
         process.environment = environment
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: "\(directory)/\(service).log"))
         log.seekToEndOfFile()

@@ -1,0 +1,222 @@
+import Contracts
+import Foundation
+import Postgres
+import ProviderSimulator
+import Synchronization
+import Testing
+
+/// `full` or `short` when scripts/chaos.sh runs the suite; nil otherwise (the suite is skipped).
+let chaosMode = ProcessInfo.processInfo.environment["CHORUS_CHAOS"]
+
+/// The fault suite (`make chaos`, a short form in `make test`): under a steady load through the
+/// provider simulator, one fault at a time, each followed by a check of the invariants.
+///
+/// Runs only from scripts/chaos.sh (`CHORUS_CHAOS=full|short`), on a private broker and database
+/// that it may restart and crash.
+@Suite(.serialized, .enabled(if: chaosMode != nil)) struct ChaosTests {
+    static var mode: String? { chaosMode }
+
+    /// A fault and how to undo it.
+    struct Scenario: Sendable {
+        var name: String
+        var inject: @Sendable (PipelineHarness, ProviderSimulator) async throws -> Void
+        var heal: @Sendable (PipelineHarness, ProviderSimulator) async throws -> Void = { _, _ in }
+    }
+
+    /// What one scenario left behind.
+    struct Outcome: Sendable {
+        var name: String
+        var requests: Int
+        var answered: Int
+        var lost: Int
+        var duplicates: Int
+        var p99RecoverySeconds: Double
+        var deadLetters: Int
+        var billedMatchesLedger: Bool
+        var stuck: Int
+    }
+
+    static func scenarios() -> [Scenario] {
+        func killNine(_ service: String) -> Scenario {
+            Scenario(name: "kill -9 \(service)") { p, _ in
+                p.kill9(service)
+                try await Task.sleep(for: .seconds(1))
+                try await p.restart(service)
+            }
+        }
+        let brokerLoss = Scenario(name: "broker kill -9 + restart (topics lost)") { _, _ in
+            // Abrupt, mid-load: the broker's memory (topics, offsets, groups) is gone at once.
+            let pidFile = "\(ProcessInfo.processInfo.environment["CHORUS_EMBEDDED_DATA"] ?? "")/run/tansu.pid"
+            if let pid = Int32((try? String(contentsOfFile: pidFile, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") {
+                kill(pid, SIGKILL)
+            }
+            try await Task.sleep(for: .seconds(1))
+            try stack("up")
+        }
+        let databaseCrash = Scenario(name: "pg_ctl stop -m immediate") { _, _ in try stack("pg-crash") }
+        func faulty(_ name: String, _ steps: [ScriptStep]) -> Scenario {
+            Scenario(name: name, inject: { _, simulator in _ = simulator.enqueue(steps, for: "sim-b") },
+                     heal: { _, simulator in simulator.clearScript(for: "sim-b") })
+        }
+        let modelDown = Scenario(
+            name: "sim-b down all run",
+            inject: { _, simulator in simulator.setBehavior(ModelBehavior(content: "Lyon.", errorRate: 1, errorStatus: 503), for: "sim-b") },
+            heal: { _, simulator in simulator.setBehavior(ModelBehavior(content: "Lyon is the capital of France."), for: "sim-b") })
+        let stages = ["ingest", "dispatcher", "provider-worker", "judge", "billing"]
+        let twoInstances = Scenario(name: "two instances per stage, one killed") { p, _ in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for stage in stages { group.addTask { try await p.startSecond(stage) } }
+                try await group.waitForAll()
+            }
+            for stage in stages { p.kill9(stage) }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for stage in stages { group.addTask { try await p.restart(stage) } }
+                try await group.waitForAll()
+            }
+            for stage in stages { p.kill9("\(stage)-2") }
+        }
+        if mode == "short" { return [killNine("judge"), killNine("provider-worker"), brokerLoss] }
+        return PipelineHarness.services.map(killNine) + [
+            brokerLoss, databaseCrash,
+            faulty("provider 500s", Array(repeating: .fail(500), count: 40)),
+            faulty("provider hangs past the deadline", Array(repeating: .hang, count: 10)),
+            faulty("provider malformed JSON", Array(repeating: .malformed, count: 20)),
+            faulty("provider cuts the SSE stream", Array(repeating: .cutStream, count: 20)),
+            modelDown, twoInstances,
+        ]
+    }
+
+    @Test func faultSuite() async throws {
+        var configuration = ProviderSimulator.Configuration()
+        configuration.latency = .milliseconds(30)
+        try await ProviderSimulator.withRunning(configuration: configuration, responder: PipelineTests.judge) { simulator in
+            simulator.setBehavior(ModelBehavior(content: "Paris is the capital of France."), for: "sim-a")
+            simulator.setBehavior(ModelBehavior(content: "Lyon is the capital of France."), for: "sim-b")
+            let pipeline = try await PipelineHarness(
+                simulatorPort: try await simulator.port,
+                settings: ["CHORUS_RECONCILER_INTERVAL": "500ms", "CHORUS_RECONCILER_GRACE": "2s"])
+            var outcomes: [Outcome] = []
+            do {
+                for (number, scenario) in Self.scenarios().enumerated() {
+                    outcomes.append(try await Self.run(scenario, number: number, pipeline, simulator))
+                }
+            } catch {
+                for service in PipelineHarness.services {
+                    print("--- \(service) log (last lines)\n\(pipeline.log(of: service).suffix(2000))")
+                }
+                await pipeline.stop()
+                throw error
+            }
+            await pipeline.stop()
+            Self.printTable(outcomes)
+            for outcome in outcomes {
+                #expect(outcome.lost == 0, "\(outcome.name): \(outcome.lost) requests without an answer")
+                #expect(outcome.duplicates == 0, "\(outcome.name): \(outcome.duplicates) duplicates")
+                #expect(outcome.stuck == 0, "\(outcome.name): \(outcome.stuck) requests still open")
+                #expect(outcome.billedMatchesLedger, "\(outcome.name): billed total differs from the recorded billable calls")
+                #expect(outcome.deadLetters == 1, "\(outcome.name): \(outcome.deadLetters) dead letters, only the injected poison expected")
+            }
+        }
+    }
+
+    // MARK: - One scenario
+
+    static let load = 30
+    static let loadInterval = Duration.milliseconds(200)
+
+    static func run(_ scenario: Scenario, number: Int, _ p: PipelineHarness, _ simulator: ProviderSimulator) async throws -> Outcome {
+        let project = "chaos-\(p.topics.namespace.suffix(8))-\(number)"
+        try await p.database.execute("INSERT INTO projects (id) VALUES (\(project)) ON CONFLICT DO NOTHING")
+        let deadLettersBefore = deadLetterCount(p)
+        let ids = (0..<load).map { "\(project)-\($0)" }
+        func request(_ id: String) -> [UInt8] {
+            Array(#"{"id":"\#(id)","project":"\#(project)","messages":[{"role":"user","content":"What is the capital of France?"}],"options":{"timeout_ms":4000}}"#.utf8)
+        }
+        // The steady load, with the fault a third of the way through, and one poison message.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for id in ids {
+                    try await p.publish(request(id), key: id)
+                    try await Task.sleep(for: loadInterval)
+                }
+            }
+            group.addTask {
+                try await Task.sleep(for: loadInterval * (load / 3))
+                try await p.publish(Array("{not json \(project)".utf8))
+                try await scenario.inject(p, simulator)
+            }
+            try await group.waitForAll()
+        }
+        try await scenario.heal(p, simulator)
+
+        // Every request answered. A client whose request the broker lost before ingest read it
+        // publishes it again (the same id is the same request); so does this one, every 10 s.
+        let deadline = ContinuousClock.now + .seconds(150)
+        var lastRepublish = ContinuousClock.now
+        while ContinuousClock.now < deadline {
+            let unanswered = try await unansweredIDs(p, ids)
+            if unanswered.isEmpty { break }
+            if ContinuousClock.now - lastRepublish > .seconds(10) {
+                for id in unanswered { try? await p.publish(request(id), key: id) }
+                lastRepublish = ContinuousClock.now
+            }
+            try await Task.sleep(for: .milliseconds(250))
+        }
+        try await Task.sleep(for: .seconds(2))  // billing catches up; anything extra shows up now
+        let (answered, stuck, duplicates, spent, ledger, p99) = try await p.database.query("""
+            SELECT (SELECT count(*) FROM answers WHERE project_id = \(project) AND status IN ('ok', 'partial', 'failed')),
+                   (SELECT count(*) FROM open_requests o JOIN requests r ON r.id = o.request_id WHERE r.project_id = \(project)),
+                   (SELECT count(*) FROM (SELECT call_id FROM usage_events WHERE project_id = \(project) AND billable
+                                          GROUP BY call_id HAVING count(*) > 1) d),
+                   (SELECT spent_usd::text FROM projects WHERE id = \(project)),
+                   (SELECT coalesce(sum(cost_usd), 0)::text FROM usage_events WHERE project_id = \(project) AND billable),
+                   (SELECT coalesce(percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM a.answered_at - r.accepted_at)), 0)::float8
+                    FROM answers a JOIN requests r ON r.id = a.request_id WHERE r.project_id = \(project))
+            """).first!.decode((Int, Int, Int, String, String, Double).self)
+        return Outcome(
+            name: scenario.name, requests: load, answered: answered, lost: load - answered, duplicates: duplicates,
+            p99RecoverySeconds: p99, deadLetters: deadLetterCount(p) - deadLettersBefore,
+            billedMatchesLedger: Money(decimal: spent) == Money(decimal: ledger), stuck: stuck)
+    }
+
+    static func unansweredIDs(_ p: PipelineHarness, _ ids: [String]) async throws -> [String] {
+        let project = String(ids[0].prefix(upTo: ids[0].lastIndex(of: "-")!))
+        let answered = Set(try await p.database.query("SELECT request_id FROM answers WHERE project_id = \(project)")
+            .map { try $0.decode(String.self, at: 0) })
+        return ids.filter { !answered.contains($0) }
+    }
+
+    /// Dead letters written by any service so far (each is logged once, when it is decided).
+    static func deadLetterCount(_ p: PipelineHarness) -> Int {
+        let logs = ((try? FileManager.default.contentsOfDirectory(atPath: p.directory)) ?? []).filter { $0.hasSuffix(".log") }
+        return logs.reduce(0) { $0 + p.log(of: String($1.dropLast(4))).components(separatedBy: "dead-lettered").count - 1 }
+    }
+
+    /// Runs scripts/stack.sh on the private stack (scripts/chaos.sh set it up).
+    static func stack(_ command: String) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "\(PipelineHarness.root)/scripts/stack.sh")
+        process.arguments = [command]
+        var environment = ProcessInfo.processInfo.environment
+        guard environment["CHORUS_EMBEDDED_DATA"] != nil else { throw HarnessError("no private stack: run scripts/chaos.sh") }
+        environment["CHORUS_KAFKA_BROKERS"] = nil
+        environment["CHORUS_DATABASE_URL"] = nil
+        process.environment = environment
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw HarnessError("scripts/stack.sh \(command) failed") }
+    }
+
+    static func printTable(_ outcomes: [Outcome]) {
+        func pad(_ text: String, _ width: Int) -> String { text.padding(toLength: width, withPad: " ", startingAt: 0) }
+        print(pad("scenario", 34) + pad("requests", 10) + pad("answered", 10) + pad("lost", 6) + pad("duplicates", 12) + "p99 recover (s)")
+        for o in outcomes {
+            print(pad(o.name, 34) + pad("\(o.requests)", 10) + pad("\(o.answered)", 10) + pad("\(o.lost)", 6)
+                + pad("\(o.duplicates)", 12) + String(format: "%.1f", o.p99RecoverySeconds))
+        }
+        let requests = outcomes.reduce(0) { $0 + $1.requests }
+        let lost = outcomes.reduce(0) { $0 + $1.lost }
+        let duplicates = outcomes.reduce(0) { $0 + $1.duplicates }
+        print("chaos: scenarios=\(outcomes.count) requests=\(requests) lost=\(lost) duplicates=\(duplicates)")
+    }
+}
