@@ -26,5 +26,25 @@ export CHORUS_DATABASE_PASSWORD_FILE=$CHORUS_EMBEDDED_DATA/secrets/pgpass
 export CHORUS_TEST_DATABASE_URL="$CHORUS_DATABASE_URL?passfile=$CHORUS_DATABASE_PASSWORD_FILE"
 export CHORUS_CHAOS=$mode
 "$scratch/debug/chorus" init >/dev/null
+
+# The tests ask for broker and database faults through files in this folder (`<id>.cmd` holding a
+# stack.sh command; answered by `<id>.done` holding its exit status). Run from here, the restarted
+# servers are this script's children, not the test process's.
+control=$(mktemp -d)
+export CHORUS_CHAOS_CONTROL=$control
+(
+  while true; do
+    for cmd in "$control"/*.cmd; do
+      [ -e "$cmd" ] || continue
+      status=0
+      stack "$(cat "$cmd")" >>"$control/stack.log" 2>&1 || status=$?
+      echo "$status" > "${cmd%.cmd}.done.tmp"; mv "${cmd%.cmd}.done.tmp" "${cmd%.cmd}.done"; rm -f "$cmd"
+    done
+    sleep 0.1
+  done
+) &
+controller=$!
+trap 'kill $controller 2>/dev/null; rm -rf "$control"; stack down >/dev/null' EXIT
+
 cd "$root"
 swift test --scratch-path "$scratch" --skip-build --filter ChaosTests

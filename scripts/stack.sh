@@ -6,6 +6,7 @@
 # CHORUS_EMBEDDED_DATA, CHORUS_EMBEDDED_KAFKA_PORT and CHORUS_EMBEDDED_PG_PORT run a second, private
 # stack beside the usual one (scripts/chaos.sh does, to restart a broker and a database no one else uses).
 # kafka-restart: stop the broker and start it again (every topic and offset is lost: memory only).
+# kafka-crash: kill -9 of the broker, then start it again.
 # pg-crash: `pg_ctl stop -m immediate` (a crash: no checkpoint, recovery on start), then start again.
 set -euo pipefail
 
@@ -154,9 +155,14 @@ case "${1:-}" in
   down) kafka_down; pg_down ;;
   status) status ;;
   kafka-restart) kafka_down; kafka_up ;;
+  kafka-crash)
+    if pid=$(kafka_pid); then kill -9 "$pid"; wait_for 10 kafka-exit bash -c "! kill -0 $pid 2>/dev/null" || true; fi
+    rm -f "$run/tansu.pid"
+    say "kafka: crashed (kill -9)"
+    kafka_up ;;
   pg-crash)
     as_pg "$pgbin/pg_ctl" -D "$pgdata" -m immediate -w -t 60 stop >/dev/null || true
     say "postgres: crashed (stop -m immediate)"
     pg_up ;;
-  *) echo "usage: scripts/stack.sh up|down|status|kafka-restart|pg-crash" >&2; exit 2 ;;
+  *) echo "usage: scripts/stack.sh up|down|status|kafka-restart|kafka-crash|pg-crash" >&2; exit 2 ;;
 esac

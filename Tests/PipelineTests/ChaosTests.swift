@@ -44,16 +44,8 @@ let chaosMode = ProcessInfo.processInfo.environment["CHORUS_CHAOS"]
                 try await p.restart(service)
             }
         }
-        let brokerLoss = Scenario(name: "broker kill -9 + restart (topics lost)") { _, _ in
-            // Abrupt, mid-load: the broker's memory (topics, offsets, groups) is gone at once.
-            let pidFile = "\(ProcessInfo.processInfo.environment["CHORUS_EMBEDDED_DATA"] ?? "")/run/tansu.pid"
-            if let pid = Int32((try? String(contentsOfFile: pidFile, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") {
-                kill(pid, SIGKILL)
-            }
-            try await Task.sleep(for: .seconds(1))
-            try stack("up")
-        }
-        let databaseCrash = Scenario(name: "pg_ctl stop -m immediate") { _, _ in try stack("pg-crash") }
+        let brokerLoss = Scenario(name: "broker kill -9 + restart (topics lost)") { _, _ in try await stack("kafka-crash") }
+        let databaseCrash = Scenario(name: "pg_ctl stop -m immediate") { _, _ in try await stack("pg-crash") }
         func faulty(_ name: String, _ steps: [ScriptStep]) -> Scenario {
             Scenario(name: name, inject: { _, simulator in _ = simulator.enqueue(steps, for: "sim-b") },
                      heal: { _, simulator in simulator.clearScript(for: "sim-b") })
@@ -135,9 +127,13 @@ let chaosMode = ProcessInfo.processInfo.environment["CHORUS_CHAOS"]
         // The steady load, with the fault a third of the way through, and one poison message.
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
-                for id in ids {
-                    try await p.publish(request(id), key: id)
-                    try await Task.sleep(for: loadInterval)
+                // Sends overlap, so a broker outage does not slow the load down; a send the broker
+                // refuses mid-fault is published again below, as a client would.
+                await withTaskGroup(of: Void.self) { sends in
+                    for id in ids {
+                        sends.addTask { try? await p.publish(request(id), key: id) }
+                        try? await Task.sleep(for: loadInterval)
+                    }
                 }
             }
             group.addTask {
@@ -192,19 +188,25 @@ let chaosMode = ProcessInfo.processInfo.environment["CHORUS_CHAOS"]
         return logs.reduce(0) { $0 + p.log(of: String($1.dropLast(4))).components(separatedBy: "dead-lettered").count - 1 }
     }
 
-    /// Runs scripts/stack.sh on the private stack (scripts/chaos.sh set it up).
-    static func stack(_ command: String) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "\(PipelineHarness.root)/scripts/stack.sh")
-        process.arguments = [command]
-        var environment = ProcessInfo.processInfo.environment
-        guard environment["CHORUS_EMBEDDED_DATA"] != nil else { throw HarnessError("no private stack: run scripts/chaos.sh") }
-        environment["CHORUS_KAFKA_BROKERS"] = nil
-        environment["CHORUS_DATABASE_URL"] = nil
-        process.environment = environment
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw HarnessError("scripts/stack.sh \(command) failed") }
+    /// Has scripts/chaos.sh run a scripts/stack.sh command on the private stack, and waits for it.
+    static func stack(_ command: String) async throws {
+        guard let control = ProcessInfo.processInfo.environment["CHORUS_CHAOS_CONTROL"] else {
+            throw HarnessError("no private stack: run scripts/chaos.sh")
+        }
+        let id = UUID().uuidString
+        try command.write(toFile: "\(control)/\(id).cmd.tmp", atomically: true, encoding: .utf8)
+        try FileManager.default.moveItem(atPath: "\(control)/\(id).cmd.tmp", toPath: "\(control)/\(id).cmd")
+        let deadline = ContinuousClock.now + .seconds(120)
+        while ContinuousClock.now < deadline {
+            if let status = try? String(contentsOfFile: "\(control)/\(id).done", encoding: .utf8) {
+                guard status.trimmingCharacters(in: .whitespacesAndNewlines) == "0" else {
+                    throw HarnessError("scripts/stack.sh \(command) failed (see \(control)/stack.log)")
+                }
+                return
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw HarnessError("scripts/stack.sh \(command) did not finish within 120 s")
     }
 
     static func printTable(_ outcomes: [Outcome]) {

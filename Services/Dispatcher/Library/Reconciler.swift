@@ -66,14 +66,19 @@ public final class Reconciler: Service, Sendable {
     }
 
     public func run() async throws {
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            try? await Task.sleep(for: settings.interval)
-            guard !Task.isShuttingDownGracefully && !Task.isCancelled else { return }
-            do {
-                _ = try await reconcile()
-            } catch {
-                // A database or broker outage: the next scan tries again, nothing is lost meanwhile.
-                logger.warning("reconciler scan failed; retrying next interval", metadata: [LogKey.error: "\(ServiceMain.describe(error))"])
+        // A graceful shutdown cancels the wait between scans at once; a scan cut short is repeated
+        // by the next reconciler (its claims expire after one request span).
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: self.settings.interval)
+                guard !Task.isCancelled else { return }
+                do {
+                    _ = try await self.reconcile()
+                } catch {
+                    // A database or broker outage: the next scan tries again, nothing is lost meanwhile.
+                    self.logger.warning(
+                        "reconciler scan failed; retrying next interval", metadata: [LogKey.error: "\(ServiceMain.describe(error))"])
+                }
             }
         }
     }
@@ -93,19 +98,29 @@ public final class Reconciler: Service, Sendable {
             RETURNING o.request_id, o.resumes
             """).map { try $0.decode((String, Int).self) }
         let store = TrailStore(database: infrastructure.database)
-        for (id, resumes) in claimed {
-            guard let request = try await store.storedRequest(id: id) else { continue }
-            let now = Int64(Date().timeIntervalSince1970 * 1000)
-            if resumes > settings.maxResumes {
-                try await giveUp(request, after: resumes - 1, nowMs: now)
-                givenUp.increment()
-                continue
+        for (position, (id, resumes)) in claimed.enumerated() {
+            do {
+                guard let request = try await store.storedRequest(id: id) else { continue }
+                let now = Int64(Date().timeIntervalSince1970 * 1000)
+                if resumes > settings.maxResumes {
+                    try await giveUp(request, after: resumes - 1, nowMs: now)
+                    givenUp.increment()
+                    continue
+                }
+                logger.warning(
+                    "resuming a request with no answer past its deadline",
+                    metadata: [LogKey.requestID: "\(id)", "resume": "\(resumes)"])
+                try await dispatcher.dispatch(request, resumingAtMs: now)
+                resumed.increment()
+            } catch {
+                // The broker or the database is away: this resume and the ones not reached did not
+                // happen, so they must not count toward max_resumes (best effort: the claims expire anyway).
+                for (unreached, _) in claimed[position...] {
+                    try? await infrastructure.database.execute(
+                        "UPDATE open_requests SET resumes = greatest(resumes - 1, 0) WHERE request_id = \(unreached)")
+                }
+                throw error
             }
-            logger.warning(
-                "resuming a request with no answer past its deadline",
-                metadata: [LogKey.requestID: "\(id)", "resume": "\(resumes)"])
-            try await dispatcher.dispatch(request, resumingAtMs: now)
-            resumed.increment()
         }
         return claimed.count
     }
