@@ -69,7 +69,9 @@ final class PipelineHarness: Sendable {
         self.processes = Mutex(processes)
 
         producer = try KafkaProducer(
-            configuration: KafkaProducerConfiguration(client: KafkaClientConfiguration(bootstrapBrokers: brokers, clientID: "e2e")),
+            // Not idempotent, like the services' producers: it must outlive a broker that forgets it.
+            configuration: KafkaProducerConfiguration(
+                client: KafkaClientConfiguration(bootstrapBrokers: brokers, clientID: "e2e"), rawSettings: ["enable.idempotence": "false"]),
             logger: Logger(label: "e2e"))
         let url = environment["CHORUS_TEST_DATABASE_URL"] ?? environment["CHORUS_DATABASE_URL"]
             ?? "postgresql://chorus@127.0.0.1:5433/chorus?passfile=\(Self.root)/.data/secrets/pgpass"
