@@ -117,6 +117,7 @@ let chaosMode = ProcessInfo.processInfo.environment["CHORUS_CHAOS"]
     static let loadInterval = Duration.milliseconds(200)
 
     static func run(_ scenario: Scenario, number: Int, _ p: PipelineHarness, _ simulator: ProviderSimulator) async throws -> Outcome {
+        try await waitUntilServing(p, number: number)
         let project = "chaos-\(p.topics.namespace.suffix(8))-\(number)"
         try await p.database.execute("INSERT INTO projects (id) VALUES (\(project)) ON CONFLICT DO NOTHING")
         let deadLettersBefore = deadLetterCount(p)
@@ -175,6 +176,19 @@ let chaosMode = ProcessInfo.processInfo.environment["CHORUS_CHAOS"]
             billedMatchesLedger: Money(decimal: spent) == Money(decimal: ledger), stuck: stuck)
     }
 
+    /// Each scenario starts from a healthy pipeline: the previous fault's after-effects (an open
+    /// circuit breaker of the shared `sim` provider, a group still rebalancing) are over once a
+    /// probe request is answered `ok`.
+    static func waitUntilServing(_ p: PipelineHarness, number: Int) async throws {
+        let deadline = ContinuousClock.now + .seconds(90)
+        for attempt in 0... {
+            let id = "probe-\(p.topics.namespace.suffix(8))-\(number)-\(attempt)"
+            if (try? await p.ask(PipelineTests.request(id), id: id, timeout: .seconds(20)))?.status == .ok { return }
+            guard ContinuousClock.now < deadline else { throw HarnessError("the pipeline does not serve again before scenario \(number)") }
+            try await Task.sleep(for: .seconds(2))
+        }
+    }
+
     static func unansweredIDs(_ p: PipelineHarness, _ ids: [String]) async throws -> [String] {
         let project = String(ids[0].prefix(upTo: ids[0].lastIndex(of: "-")!))
         let answered = Set(try await p.database.query("SELECT request_id FROM answers WHERE project_id = \(project)")
@@ -211,9 +225,9 @@ let chaosMode = ProcessInfo.processInfo.environment["CHORUS_CHAOS"]
 
     static func printTable(_ outcomes: [Outcome]) {
         func pad(_ text: String, _ width: Int) -> String { text.padding(toLength: width, withPad: " ", startingAt: 0) }
-        print(pad("scenario", 34) + pad("requests", 10) + pad("answered", 10) + pad("lost", 6) + pad("duplicates", 12) + "p99 recover (s)")
+        print(pad("scenario", 40) + pad("requests", 10) + pad("answered", 10) + pad("lost", 6) + pad("duplicates", 12) + "p99 recover (s)")
         for o in outcomes {
-            print(pad(o.name, 34) + pad("\(o.requests)", 10) + pad("\(o.answered)", 10) + pad("\(o.lost)", 6)
+            print(pad(o.name, 40) + pad("\(o.requests)", 10) + pad("\(o.answered)", 10) + pad("\(o.lost)", 6)
                 + pad("\(o.duplicates)", 12) + String(format: "%.1f", o.p99RecoverySeconds))
         }
         let requests = outcomes.reduce(0) { $0 + $1.requests }
