@@ -192,6 +192,13 @@ final class PipelineHarness: Sendable {
         process.waitUntilExit()
     }
 
+    /// SIGTERM to one service (a graceful shutdown), and waits until it is gone.
+    func terminate(_ service: String) {
+        guard let process = processes.withLock({ $0[service] }) else { return }
+        process.terminate()
+        process.waitUntilExit()
+    }
+
     /// Restarts a service and waits until its consumer has partitions again.
     func restart(_ service: String, timeout: Duration = .seconds(90)) async throws {
         let before = log(of: service).components(separatedBy: "partitions assigned").count
