@@ -123,8 +123,11 @@ public final class StageLoop: Service, Sendable {
                 consumed.increment()
                 return
             } catch {
+                // Shutting down: hand the message back (not marked, so the next owner gets it) rather
+                // than spend its attempts or dead-letter it for a failure the shutdown may have caused.
+                if Task.isCancelled { return }
                 let failure = classify(error)
-                if failure.kind == .transient && !Task.isCancelled {
+                if failure.kind == .transient {
                     transientWaits += 1
                     transientRetries.increment()
                     // Capped backoff: a database restart should delay, never drop.
@@ -137,7 +140,7 @@ public final class StageLoop: Service, Sendable {
                     continue
                 }
                 if failure.kind == .poison || attempt >= maxAttempts {
-                    await deadLetter(message, failure)
+                    guard await deadLetter(message, failure) else { return }  // shut down first: it comes back
                     deadLettered.increment()
                     consumer.markProcessed(message)
                     return
@@ -157,7 +160,8 @@ public final class StageLoop: Service, Sendable {
     }
 
     /// Publishes the original bytes with their origin and the reason; retries until delivered.
-    private func deadLetter(_ message: KafkaMessage, _ failure: StageFailure) async {
+    /// Returns false when a shutdown stopped it first.
+    private func deadLetter(_ message: KafkaMessage, _ failure: StageFailure) async -> Bool {
         logger.error("dead-lettered", metadata: metadata(message, failure))
         let headers = [
             KafkaHeader(name: Headers.originTopic, value: Array(message.topic.utf8)),
@@ -171,8 +175,10 @@ public final class StageLoop: Service, Sendable {
         while true {
             do {
                 _ = try await producer.send(topic: Topics.deadLetters, key: message.key, value: message.value, headers: headers)
-                return
+                return true
             } catch {
+                // Shutting down: give up here; the message is not marked processed, so it comes back.
+                if Task.isCancelled { return false }
                 waits += 1
                 if waits == 1 || waits % 20 == 0 {
                     logger.warning("cannot publish a dead letter yet; retrying", metadata: [LogKey.error: "\(ServiceMain.describe(error))"])
