@@ -7,7 +7,7 @@ SWIFT ?= swift
 # Parallel test execution is on by default in Swift Testing; tests use unique topics and tables.
 SWIFT_TEST_FLAGS ?=
 
-.PHONY: setup build release up down status test demo clean distclean bench-billing bench-inference
+.PHONY: setup build release up down status test chaos demo clean distclean bench-billing bench-inference
 
 setup: ## Install system and project-local dependencies (idempotent, seconds when done).
 	@scripts/setup.sh
@@ -27,10 +27,15 @@ down: ## Stop the services and the embedded stack.
 status:
 	@bin/chorus status
 
-test: setup ## Set up, start the stack, run every test.
+test: setup ## Set up, start the stack, run every test (and the short fault suite on a private stack).
 	@bin/chorus up
 	@$(SWIFT) build --build-tests
 	@$(SWIFT) test --skip-build $(SWIFT_TEST_FLAGS)
+	@scripts/chaos.sh --short
+
+chaos: setup ## The fault suite on a private broker and database: a table, then `chaos: scenarios=N ...`.
+	@$(SWIFT) build --build-tests
+	@scripts/chaos.sh
 
 demo: up ## Set up everything and run the main job on the embedded default.
 	@scripts/demo.sh

@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # The embedded stack: a Tansu broker (memory-only Kafka) and a project-local PostgreSQL cluster.
-#   scripts/stack.sh up | down | status | env
+#   scripts/stack.sh up | down | status | kafka-restart | pg-crash
 # `up` is idempotent; `down` leaves no process behind. When CHORUS_KAFKA_BROKERS or
 # CHORUS_DATABASE_URL are set, that external server is used and nothing local is started for it.
+# CHORUS_EMBEDDED_DATA, CHORUS_EMBEDDED_KAFKA_PORT and CHORUS_EMBEDDED_PG_PORT run a second, private
+# stack beside the usual one (scripts/chaos.sh does, to restart a broker and a database no one else uses).
+# kafka-restart: stop the broker and start it again (every topic and offset is lost: memory only).
+# kafka-crash: kill -9 of the broker, then start it again.
+# pg-crash: `pg_ctl stop -m immediate` (a crash: no checkpoint, recovery on start), then start again.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-data="$root/.data"
+data="${CHORUS_EMBEDDED_DATA:-$root/.data}"
 run="$data/run"
 logs="$data/logs"
 pgdata="$data/postgres"
@@ -26,6 +31,18 @@ pg_superuser() { if [ "$(id -u)" = 0 ]; then echo postgres; else id -un; fi; }
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# Runs a command with only descriptors 0-2 open. A long-lived server must not keep its caller's other
+# descriptors: a parent that learns of its child's exit from one closing (Foundation's Process does)
+# would otherwise wait for the server too.
+without_inherited_fds() {
+  local fd n
+  for fd in /proc/$BASHPID/fd/*; do
+    n=${fd##*/}
+    if [ "$n" -gt 2 ] && [ -e "/proc/$BASHPID/fd/$n" ]; then eval "exec $n>&-"; fi
+  done
+  if declare -F "$1" >/dev/null; then "$@"; else exec "$@"; fi
+}
+
 wait_for() { # wait_for SECONDS DESCRIPTION COMMAND...
   local limit=$1 what=$2; shift 2
   local deadline=$((SECONDS + limit))
@@ -44,10 +61,10 @@ kafka_up() {
   port_open "$kafka_port" && die "kafka: port 127.0.0.1:$kafka_port is taken by another process; stop it or set CHORUS_EMBEDDED_KAFKA_PORT"
   [ -x "$root/.deps/bin/tansu" ] || die "kafka: .deps/bin/tansu is missing; run scripts/setup.sh"
   mkdir -p "$run" "$logs"
-  nohup "$root/.deps/bin/tansu" broker \
+  (without_inherited_fds nohup "$root/.deps/bin/tansu" broker \
     --listener-url "tcp://127.0.0.1:$kafka_port" \
     --advertised-listener-url "tcp://127.0.0.1:$kafka_port" \
-    --storage-engine memory://tansu/ >>"$logs/tansu.log" 2>&1 &
+    --storage-engine memory://tansu/ </dev/null >>"$logs/tansu.log" 2>&1) &
   echo $! > "$run/tansu.pid"
   wait_for 20 kafka port_open "$kafka_port" || die "kafka: broker did not answer on 127.0.0.1:$kafka_port within 20 s (see $logs/tansu.log)"
   say "kafka: started (pid $(cat "$run/tansu.pid"), 127.0.0.1:$kafka_port, memory-only)"
@@ -93,7 +110,7 @@ CONF
     say "postgres: running (127.0.0.1:$pg_port)"
   else
     port_open "$pg_port" && die "postgres: port 127.0.0.1:$pg_port is taken by another process; stop it or set CHORUS_EMBEDDED_PG_PORT"
-    as_pg "$pgbin/pg_ctl" -D "$pgdata" -l "$logs/postgres.log" -w -t 60 start >/dev/null \
+    (exec </dev/null >/dev/null; without_inherited_fds as_pg "$pgbin/pg_ctl" -D "$pgdata" -l "$logs/postgres.log" -w -t 60 start) \
       || die "postgres: did not start (see $logs/postgres.log)"
     say "postgres: started (127.0.0.1:$pg_port)"
   fi
@@ -137,5 +154,15 @@ case "${1:-}" in
   up) kafka_up; pg_up ;;
   down) kafka_down; pg_down ;;
   status) status ;;
-  *) echo "usage: scripts/stack.sh up|down|status" >&2; exit 2 ;;
+  kafka-restart) kafka_down; kafka_up ;;
+  kafka-crash)
+    if pid=$(kafka_pid); then kill -9 "$pid"; wait_for 10 kafka-exit bash -c "! kill -0 $pid 2>/dev/null" || true; fi
+    rm -f "$run/tansu.pid"
+    say "kafka: crashed (kill -9)"
+    kafka_up ;;
+  pg-crash)
+    as_pg "$pgbin/pg_ctl" -D "$pgdata" -m immediate -w -t 60 stop >/dev/null || true
+    say "postgres: crashed (stop -m immediate)"
+    pg_up ;;
+  *) echo "usage: scripts/stack.sh up|down|status|kafka-restart|kafka-crash|pg-crash" >&2; exit 2 ;;
 esac

@@ -16,8 +16,18 @@ extension KafkaSettings {
             bootstrapBrokers: brokers, bootstrapBrokersSettingName: brokersSettingName, clientID: id, rawSettings: rawSettings)
     }
 
+    /// A producer that survives the broker losing its memory.
+    ///
+    /// Idempotence is off: its state (producer id and sequence numbers) lives in the broker, and a
+    /// memory-only broker that restarts forgets it, after which every send fails with
+    /// UNKNOWN_PRODUCER_ID until the process restarts (seen with Tansu 0.6 and librdkafka 2.16).
+    /// Nothing is lost by it: a retried send may write a message twice, and every Chorus consumer
+    /// drops repeats by key (call id, usage event id, request id). `acks=all` stays; `kafka.settings`
+    /// can switch idempotence back on for a durable cluster.
     public func producer(id: String) -> KafkaProducerConfiguration {
-        KafkaProducerConfiguration(client: client(id: id))
+        var raw = ["enable.idempotence": "false", "acks": "all"]
+        raw.merge(rawSettings) { _, configured in configured }
+        return KafkaProducerConfiguration(client: client(id: id), rawSettings: raw)
     }
 
     public func consumer(id: String, group: String, topics: [String], fetchWait: Duration) -> KafkaConsumerConfiguration {

@@ -149,6 +149,12 @@ extension FusionRequest {
     /// When the pool must have answered (milliseconds since 1970).
     public var poolDeadlineMs: Int64 { acceptedAtMs + Int64(options.timeoutMs) }
 
+    /// How long the whole request may take: one phase timeout for the pool, one per debate round,
+    /// one for the judge. Past it (plus a grace) the reconciler resumes an unanswered request.
+    public var settleSpanMs: Int64 {
+        Int64(options.timeoutMs) * Int64(2 + (mode == .debate ? options.rounds : 0))
+    }
+
     /// The calls of the pool round, one per pool member, in pool order.
     public func poolCalls() -> [ModelCall] {
         pool.enumerated().map { index, reference in

@@ -104,6 +104,22 @@ import Testing
         #expect(state.receive(Self.reply(plan, 1, "late"), nowMs: Self.t0 + 1200).isEmpty)
     }
 
+    /// A plan replayed after a judge crash or resumed by the reconciler arrives after its pool
+    /// deadline: the responses that follow it (recorded long ago) are still used, for one more phase.
+    @Test func aLatePlanGetsOneMorePhaseForTheResponsesThatFollowIt() throws {
+        let plan = Self.plan(mode: .bestOf, pool: ["m1", "m2"])
+        let late = Self.t0 + 60_000
+        var state = FusionState(plan: plan, phaseTimeout: .seconds(5), nowMs: late)
+        #expect(state.deadlineMs == late + 5000)
+        #expect(state.tick(nowMs: late + 50).isEmpty)  // a tick right after the plan times nothing out
+        _ = state.receive(Self.reply(plan, 0, "Paris"), nowMs: late + 60)
+        let calls = Self.sentCalls(state.receive(Self.reply(plan, 1, "Lyon"), nowMs: late + 70))
+        #expect(calls.map(\.role) == [.judge])
+        #expect(calls.first?.deadlineMs == late + 70 + 5000)
+        // A plan on time keeps its own deadline.
+        #expect(FusionState(plan: plan, phaseTimeout: .seconds(5), nowMs: Self.t0 + 10).deadlineMs == Self.t0 + 1000)
+    }
+
     @Test func noUsableAnswerFailsWithoutCallingTheJudge() throws {
         let plan = Self.plan(mode: .bestOf)
         var state = FusionState(plan: plan, phaseTimeout: .seconds(5), nowMs: Self.t0)

@@ -4,6 +4,7 @@ import Kafka
 import Logging
 import Postgres
 import ProviderSimulator
+import Synchronization
 
 /// The six Chorus executables as real processes, in a private topic namespace, against the real
 /// broker and PostgreSQL, with the provider simulator standing in for remote providers.
@@ -19,10 +20,13 @@ final class PipelineHarness: Sendable {
     let brokers: String
     /// The services' environment (for running `chorus` against this pipeline).
     let environment: [String: String]
-    private let processes: [Process]
+    private let processes: Mutex<[String: Process]>
+    private let childEnvironment: [String: String]
+    private let binaries: String
 
-    /// Starts the pipeline with a catalog whose `sim` provider is the simulator at `simulatorPort`.
-    init(simulatorPort: Int) async throws {
+    /// Starts the pipeline with a catalog whose `sim` provider is the simulator at `simulatorPort`;
+    /// `settings` are extra `CHORUS_*` variables for every service.
+    init(simulatorPort: Int, settings: [String: String] = [:]) async throws {
         let namespace = "e2e-\(UUID().uuidString.prefix(8).lowercased())"
         topics = TopicNames(namespace: namespace)
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("chorus-\(namespace)").path
@@ -50,7 +54,7 @@ final class PipelineHarness: Sendable {
         try catalog.write(toFile: catalogPath, atomically: true, encoding: .utf8)
 
         // The test binary sits beside the service executables in the build folder.
-        let binaries = URL(fileURLWithPath: ProcessInfo.processInfo.arguments[0]).deletingLastPathComponent().path
+        binaries = URL(fileURLWithPath: ProcessInfo.processInfo.arguments[0]).deletingLastPathComponent().path
         var childEnvironment = environment
         childEnvironment["CHORUS_HOME"] = Self.root
         childEnvironment["CHORUS_CATALOG_PATH"] = catalogPath
@@ -58,23 +62,20 @@ final class PipelineHarness: Sendable {
         childEnvironment["CHORUS_LOG_LEVEL"] = "info"
         childEnvironment["CHORUS_HTTP_PORT"] = "0"  // an ephemeral port, read back from ingest's log
         childEnvironment["CHORUS_METRICS_PORT"] = "0"  // likewise each service's /metrics port
+        childEnvironment.merge(settings) { _, new in new }
         self.environment = childEnvironment
-        var processes: [Process] = []
+        self.childEnvironment = childEnvironment
+        var processes: [String: Process] = [:]
         for service in Self.services {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "\(binaries)/\(service)")
-            process.environment = childEnvironment
             FileManager.default.createFile(atPath: "\(directory)/\(service).log", contents: nil)
-            let log = try FileHandle(forWritingTo: URL(fileURLWithPath: "\(directory)/\(service).log"))
-            process.standardOutput = log
-            process.standardError = log
-            try process.run()
-            processes.append(process)
+            processes[service] = try Self.launch(service, binaries: binaries, environment: childEnvironment, directory: directory)
         }
-        self.processes = processes
+        self.processes = Mutex(processes)
 
         producer = try KafkaProducer(
-            configuration: KafkaProducerConfiguration(client: KafkaClientConfiguration(bootstrapBrokers: brokers, clientID: "e2e")),
+            // Not idempotent, like the services' producers: it must outlive a broker that forgets it.
+            configuration: KafkaProducerConfiguration(
+                client: KafkaClientConfiguration(bootstrapBrokers: brokers, clientID: "e2e"), rawSettings: ["enable.idempotence": "false"]),
             logger: Logger(label: "e2e"))
         let url = environment["CHORUS_TEST_DATABASE_URL"] ?? environment["CHORUS_DATABASE_URL"]
             ?? "postgresql://chorus@127.0.0.1:5433/chorus?passfile=\(Self.root)/.data/secrets/pgpass"
@@ -84,7 +85,7 @@ final class PipelineHarness: Sendable {
         let deadline = ContinuousClock.now + .seconds(90)
         for service in Self.services {
             while !(log(of: service).contains("partitions assigned")) {
-                guard processes[Self.services.firstIndex(of: service)!].isRunning else {
+                guard self.processes.withLock({ $0[service]!.isRunning }) else {
                     throw HarnessError("\(service) exited during start-up: \(log(of: service).suffix(600))")
                 }
                 guard ContinuousClock.now < deadline else { throw HarnessError("\(service) did not get its partitions within 90 s") }
@@ -155,8 +156,77 @@ final class PipelineHarness: Sendable {
         }
     }
 
+    /// Starts (or restarts) one service; its output is appended to its log.
+    func start(_ service: String) throws {
+        let process = try Self.launch(service, binaries: binaries, environment: childEnvironment, directory: directory)
+        processes.withLock { $0[service] = process }
+    }
+
+    /// Starts another instance of a stage, named `<service>-2` (its log too), and waits until the
+    /// group has given it partitions.
+    func startSecond(_ service: String, timeout: Duration = .seconds(90)) async throws {
+        let name = "\(service)-2"
+        FileManager.default.createFile(atPath: "\(directory)/\(name).log", contents: nil)
+        let process = try Self.launch(name, executable: service, binaries: binaries, environment: childEnvironment, directory: directory)
+        processes.withLock { $0[name] = process }
+        let deadline = ContinuousClock.now + timeout
+        while !log(of: name).contains("partitions assigned") {
+            guard process.isRunning else { throw HarnessError("\(name) exited during start-up: \(log(of: name).suffix(600))") }
+            guard ContinuousClock.now < deadline else { throw HarnessError("\(name) did not get partitions within \(timeout)") }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+    }
+
+    private static func launch(
+        _ service: String, executable: String? = nil, binaries: String, environment: [String: String], directory: String
+    ) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "\(binaries)/\(executable ?? service)")
+        process.environment = environment
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: "\(directory)/\(service).log"))
+        log.seekToEndOfFile()
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+        return process
+    }
+
+    /// Services whose process is no longer running.
+    var exited: [String] {
+        processes.withLock { processes in Self.services.filter { processes[$0]?.isRunning != true } }
+    }
+
+    /// kill -9 of one service, and waits until it is gone.
+    func kill9(_ service: String) {
+        guard let process = processes.withLock({ $0[service] }) else { return }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    /// SIGTERM to one service (a graceful shutdown), and waits until it is gone.
+    func terminate(_ service: String) {
+        guard let process = processes.withLock({ $0[service] }) else { return }
+        process.terminate()
+        process.waitUntilExit()
+    }
+
+    /// Restarts a service and waits until its consumer has partitions again.
+    func restart(_ service: String, timeout: Duration = .seconds(90)) async throws {
+        let before = log(of: service).components(separatedBy: "partitions assigned").count
+        try start(service)
+        let deadline = ContinuousClock.now + timeout
+        while log(of: service).components(separatedBy: "partitions assigned").count <= before {
+            guard processes.withLock({ $0[service]!.isRunning }) else {
+                throw HarnessError("\(service) exited during restart: \(log(of: service).suffix(600))")
+            }
+            guard ContinuousClock.now < deadline else { throw HarnessError("\(service) did not get its partitions again within \(timeout)") }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+    }
+
     /// SIGTERM to every service, then wait (SIGKILL after 15 s).
     func stop() async {
+        let processes = self.processes.withLock { Array($0.values) }
         for process in processes where process.isRunning { process.terminate() }
         let deadline = ContinuousClock.now + .seconds(15)
         for process in processes {

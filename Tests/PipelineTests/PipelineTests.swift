@@ -122,7 +122,7 @@ import Testing
         let id = "partial-\(UUID().uuidString.prefix(8))"
         simulator.enqueue([.hang], for: "sim-hang")
         let answer = try await p.ask(
-            Self.request(id, #","pool":["sim-a","sim-hang"],"judge":"sim-judge","options":{"timeout_ms":1500}"#), id: id)
+            Self.request(id, #","pool":["sim-a","sim-hang"],"judge":"sim-judge","options":{"timeout_ms":4000}"#), id: id)
         #expect(answer.status == .partial)
         #expect(answer.answer == "Paris is the capital of France.")
         #expect(answer.candidates[1].error?.code == "timeout")

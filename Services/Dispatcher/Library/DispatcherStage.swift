@@ -19,28 +19,61 @@ public final class DispatcherStage: Sendable {
 
     public func handle(_ message: KafkaMessage) async throws -> StageLoop.Completion {
         let request = try JSONCoding.decode(FusionRequest.self, from: message.value)
-        if let refusal = try await Self.checkBudget(request, catalog: catalog, database: infrastructure.database) {
+        try await dispatch(request)
+        return .done
+    }
+
+    /// Dispatches a request: the budget check, the pool calls recorded, then the plan and the calls
+    /// published. Every step is idempotent, so a redelivery (or a resume) repeats it safely.
+    ///
+    /// - Parameter resumingAtMs: set by the ``Reconciler`` for a request that has no answer past its
+    ///   deadline. Then responses already recorded are republished instead of their calls (a model is
+    ///   never run or paid for twice), and the calls still missing go out with a fresh deadline, so
+    ///   the judge (which gives a late plan one more phase) can still use them.
+    public func dispatch(_ request: FusionRequest, resumingAtMs: Int64? = nil) async throws {
+        let store = TrailStore(database: infrastructure.database)
+        var dispatchedBefore = false
+        if resumingAtMs != nil { dispatchedBefore = !(try await store.recordedCallIDs(requestID: request.id).isEmpty) }
+        if !dispatchedBefore, let refusal = try await Self.checkBudget(request, catalog: catalog, database: infrastructure.database) {
             // Refused before any model is called: nothing is billed.
             let answer = Answer.rejected(
                 id: request.id, project: request.project, error: ErrorInfo(code: "over_budget", message: refusal),
                 latencyMs: Int64(Date().timeIntervalSince1970 * 1000) - request.acceptedAtMs)
-            try await TrailStore(database: infrastructure.database).recordAnswer(answer)
+            if try await !store.recordAnswer(answer), let stored = try await store.storedAnswer(requestID: request.id) {
+                // Answered meanwhile: publish what PostgreSQL holds, never a second, different answer.
+                _ = try await infrastructure.producer.send(topic: Topics.answers, key: Array(request.id.utf8), value: Array(stored.utf8))
+                return
+            }
             try await infrastructure.publish(answer, to: Topics.answers, key: request.id)
-            return .done
+            return
         }
         let calls = request.poolCalls().map { call in
             (call: call, target: (catalog.models[call.model]?.isLocal ?? false) ? CallTarget.local : .remote)
         }
-        try await TrailStore(database: infrastructure.database).recordCalls(calls)
+        try await store.recordCalls(calls)
+        var stored: [String: ModelResponse] = [:]
+        if resumingAtMs != nil {
+            for response in try await store.storedResponses(requestID: request.id) where response.role == .pool {
+                stored[response.callID] = response
+            }
+        }
         // The plan first: it shares the calls' key, so the judge sees it before any response.
         try await infrastructure.publish(FusionEvent.plan(request), to: Topics.fusion, key: request.id)
+        let recorded = stored
         try await withThrowingTaskGroup(of: Void.self) { group in
             for (call, target) in calls {
-                group.addTask { try await self.infrastructure.publish(call, to: target.topic, key: call.requestID) }
+                group.addTask {
+                    if let response = recorded[call.callID] {
+                        try await self.infrastructure.publish(FusionEvent.response(response), to: Topics.fusion, key: call.requestID)
+                        return
+                    }
+                    var call = call
+                    if let now = resumingAtMs { call.deadlineMs = max(call.deadlineMs, now + Int64(request.options.timeoutMs)) }
+                    try await self.infrastructure.publish(call, to: target.topic, key: call.callID)
+                }
             }
             try await group.waitForAll()
         }
-        return .done
     }
 
     /// Checks `max_cost_usd` and the project's budget against the request's estimated cost, and holds

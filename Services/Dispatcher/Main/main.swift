@@ -9,5 +9,8 @@ await ServiceMain.run(name: "dispatcher") { reader, logger in
     let stage = DispatcherStage(catalog: catalog, infrastructure: infrastructure)
     let consumer = try infrastructure.consumer(group: "dispatcher", topics: [Topics.accepted])
     let loop = StageLoop(name: "dispatcher", consumer: consumer, producer: infrastructure.producer, logger: logger, handler: stage.handle)
-    return [infrastructure.producer, infrastructure.database, consumer, loop] + (try infrastructure.operations())
+    // Resumes requests left without an answer (a crash, a lost broker), from PostgreSQL.
+    let reconciler = Reconciler(
+        settings: try ReconcilerSettings(reader: reader), dispatcher: stage, catalog: catalog, infrastructure: infrastructure)
+    return [infrastructure.producer, infrastructure.database, consumer, loop, reconciler] + (try infrastructure.operations())
 }

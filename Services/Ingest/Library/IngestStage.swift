@@ -82,12 +82,19 @@ public final class IngestStage: Sendable {
         let messages = String(decoding: try JSONEncoder().encode(request.messages), as: UTF8.self)
         let acceptedAt = Date(timeIntervalSince1970: Double(request.acceptedAtMs) / 1000)
         let deadline = Date(timeIntervalSince1970: Double(request.poolDeadlineMs) / 1000)
+        // The request and its open_requests row (what the reconciler watches) in one statement.
+        let span = request.settleSpanMs
         let inserted = try await database.query("""
-            INSERT INTO requests (id, project_id, mode, preset, pool, judge, options, messages, content_hash, trace_parent, accepted_at, deadline_at)
-            VALUES (\(request.id), \(request.project), \(request.mode.rawValue), \(request.preset), string_to_array(\(request.pool.joined(separator: "\u{1F}")), chr(31)),
-                    \(request.judge), \(options)::jsonb, \(messages)::jsonb, sha256(convert_to(\(canonical)::text, 'UTF8')), \(traceParent), \(acceptedAt), \(deadline))
-            ON CONFLICT (id) DO NOTHING
-            RETURNING id
+            WITH recorded AS (
+                INSERT INTO requests (id, project_id, mode, preset, pool, judge, options, messages, content_hash, trace_parent, accepted_at, deadline_at)
+                VALUES (\(request.id), \(request.project), \(request.mode.rawValue), \(request.preset), string_to_array(\(request.pool.joined(separator: "\u{1F}")), chr(31)),
+                        \(request.judge), \(options)::jsonb, \(messages)::jsonb, sha256(convert_to(\(canonical)::text, 'UTF8')), \(traceParent), \(acceptedAt), \(deadline))
+                ON CONFLICT (id) DO NOTHING
+                RETURNING id
+            )
+            INSERT INTO open_requests (request_id, namespace, span_ms, next_check_at)
+            SELECT id, \(Topics.current.namespace), \(span), \(acceptedAt)::timestamptz + \(span) * interval '1 millisecond' FROM recorded
+            RETURNING request_id
             """)
         if inserted.isEmpty {
             // The id is known: the same request again, or another one reusing its id.

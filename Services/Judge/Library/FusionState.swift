@@ -65,9 +65,12 @@ public struct FusionState: Sendable {
         let (seconds, attoseconds) = phaseTimeout.components
         self.phaseTimeoutMs = seconds * 1000 + attoseconds / 1_000_000_000_000_000
         self.phase = .collecting(round: 0)
-        self.phaseDeadlineMs = plan.acceptedAtMs + Int64(plan.options.timeoutMs)
+        // A plan that arrives after its pool deadline (replayed after a judge crash, resumed by the
+        // reconciler, or behind a backlog) gets one more phase for the responses that follow it,
+        // instead of timing out pool members whose answers are already recorded.
+        let poolDeadlineMs = plan.poolDeadlineMs
+        self.phaseDeadlineMs = nowMs < poolDeadlineMs ? poolDeadlineMs : nowMs + phaseTimeoutMs
         self.awaiting = Set(plan.pool.indices.map { ModelCall.id(request: plan.id, role: .pool, round: 0, index: $0) })
-        _ = nowMs
     }
 
     /// When the service should tick this state next, if it is not done.

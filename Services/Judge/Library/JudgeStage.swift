@@ -21,6 +21,8 @@ public final class JudgeStage: Service, Sendable {
         var messages: [KafkaMessage] = []
         /// The request's trace, for what deadline ticks send outside any message handler.
         var context: MessageContext?
+        /// When the first message arrived: an entry that never gets its plan is dropped once answered.
+        var openedAt = ContinuousClock.now
     }
 
     private let catalog: ModelCatalog
@@ -30,11 +32,19 @@ public final class JudgeStage: Service, Sendable {
     private let tickInterval: Duration
     private var logger: Logger { infrastructure.logger }
 
-    public init(catalog: ModelCatalog, infrastructure: StageInfrastructure, consumer: KafkaConsumer, tickInterval: Duration = .milliseconds(50)) {
+    /// How long an entry may wait for its plan before the judge checks whether the request was
+    /// answered without it (the reconciler gave up on it) and lets its messages go.
+    private let orphanAfter: Duration
+
+    public init(
+        catalog: ModelCatalog, infrastructure: StageInfrastructure, consumer: KafkaConsumer, tickInterval: Duration = .milliseconds(50),
+        orphanAfter: Duration = .seconds(30)
+    ) {
         self.catalog = catalog
         self.infrastructure = infrastructure
         self.consumer = consumer
         self.tickInterval = tickInterval
+        self.orphanAfter = orphanAfter
     }
 
     static func now() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
@@ -43,8 +53,14 @@ public final class JudgeStage: Service, Sendable {
         let event = try JSONCoding.decode(FusionEvent.self, from: message.value)
         let id = event.requestID
         let known = entries.withLock { $0[id] != nil }
-        if !known, try await TrailStore(database: infrastructure.database).storedAnswer(requestID: id) != nil {
-            return .done  // answered before (a replay after a crash or a straggler)
+        if !known, let stored = try await TrailStore(database: infrastructure.database).storedAnswer(requestID: id) {
+            // Answered before (a replay after a crash, a resume, or a straggler). On the plan, publish
+            // the answer again: a crash between recording and publishing it, or a lost broker, must
+            // not keep it off `chorus.answers` (consumers drop repeats by id).
+            if case .plan = event {
+                _ = try await infrastructure.producer.send(topic: Topics.answers, key: Array(id.utf8), value: Array(stored.utf8))
+            }
+            return .done
         }
         let now = Self.now()
         let actions = entries.withLock { entries -> [FusionState.Action] in
@@ -79,8 +95,13 @@ public final class JudgeStage: Service, Sendable {
 
     /// Ticks every request whose phase deadline passed.
     public func run() async throws {
+        var lastOrphanCheck = ContinuousClock.now
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             try? await Task.sleep(for: tickInterval)
+            if ContinuousClock.now - lastOrphanCheck > orphanAfter / 2 {
+                lastOrphanCheck = ContinuousClock.now
+                await releaseAnsweredOrphans()
+            }
             let now = Self.now()
             let due = entries.withLock { entries -> [(String, [FusionState.Action])] in
                 var due: [(String, [FusionState.Action])] = []
@@ -99,6 +120,21 @@ public final class JudgeStage: Service, Sendable {
         }
     }
 
+    /// Lets go of entries whose plan never came (it was lost with the broker, say) once their
+    /// request has an answer, so their held messages stop holding back the partition's offsets.
+    private func releaseAnsweredOrphans() async {
+        let cutoff = ContinuousClock.now - orphanAfter
+        let orphans = entries.withLock { $0.filter { $0.value.state == nil && $0.value.openedAt < cutoff }.map(\.key) }
+        for id in orphans {
+            guard (try? await TrailStore(database: infrastructure.database).storedAnswer(requestID: id)) != nil else { continue }
+            let held = entries.withLock { entries -> [KafkaMessage] in
+                guard entries[id]?.state == nil else { return [] }  // its plan came meanwhile
+                return entries.removeValue(forKey: id)?.messages ?? []
+            }
+            for message in held { consumer.markProcessed(message) }
+        }
+    }
+
     // MARK: - Effects
 
     private func perform(_ actions: [FusionState.Action], requestID: String) async {
@@ -111,7 +147,7 @@ public final class JudgeStage: Service, Sendable {
                 await persist("recording judge calls", requestID) {
                     try await TrailStore(database: self.infrastructure.database).recordCalls(placed)
                     for (call, target) in placed {
-                        try await self.infrastructure.publish(call, to: target.topic, key: call.requestID)
+                        try await self.infrastructure.publish(call, to: target.topic, key: call.callID)
                     }
                 }
             case .finish(let outcome):
@@ -122,7 +158,16 @@ public final class JudgeStage: Service, Sendable {
                     costUSD: outcome.responses.reduce(Money.zero) { $0 + catalog.cost(of: $1) },
                     latencyMs: outcome.latencyMs, error: outcome.error)
                 await persist("recording the answer", requestID) {
-                    try await TrailStore(database: self.infrastructure.database).recordAnswer(answer, rawVerdict: outcome.rawVerdict)
+                    let store = TrailStore(database: self.infrastructure.database)
+                    if try await !store.recordAnswer(answer, rawVerdict: outcome.rawVerdict),
+                        let stored = try await store.storedAnswer(requestID: answer.id)
+                    {
+                        // Answered meanwhile (the reconciler gave up on it): publish the recorded answer,
+                        // never a second, different one.
+                        _ = try await self.infrastructure.producer.send(
+                            topic: Topics.answers, key: Array(answer.id.utf8), value: Array(stored.utf8))
+                        return
+                    }
                     try await self.infrastructure.publish(answer, to: Topics.answers, key: answer.id)
                 }
                 let held = entries.withLock { $0.removeValue(forKey: requestID)?.messages ?? [] }
