@@ -17,6 +17,9 @@ pg_port=${CHORUS_CHAOS_PG_PORT:-15433}
 export CHORUS_HOME=$root
 export CHORUS_EMBEDDED_DATA=$root/.data/chaos CHORUS_EMBEDDED_KAFKA_PORT=$kafka_port CHORUS_EMBEDDED_PG_PORT=$pg_port
 stack() { env -u CHORUS_KAFKA_BROKERS -u CHORUS_DATABASE_URL "$root/scripts/stack.sh" "$@"; }
+# A fresh cluster every run: nothing from an earlier run (or an older schema) leaks into this one.
+stack down >/dev/null 2>&1 || true
+rm -rf "$CHORUS_EMBEDDED_DATA"
 stack up >/dev/null
 trap 'stack down >/dev/null' EXIT
 
