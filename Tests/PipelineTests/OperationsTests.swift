@@ -52,7 +52,10 @@ import Trail
 
         // Every message of the request, on every topic, continues the trace with a span of its own.
         for topic in [p.topics.accepted, p.topics.remoteCalls, p.topics.fusion, p.topics.usage, p.topics.answers] {
-            let message = try await p.read(topic) { $0.key == Array(id.utf8) }
+            // Calls are keyed by call id (`<request id>/<role>/<round>/<index>`), the rest by request id.
+            let message = try await p.read(topic) { message in
+                message.key == Array(id.utf8) || message.key.map { String(decoding: $0, as: UTF8.self).hasPrefix("\(id)/") } == true
+            }
             let trace = try #require(TraceContext(traceParent: message.header(Headers.traceParent)), "\(topic) has no traceparent")
             #expect(trace.traceID == Self.traceID, "\(topic)")
             #expect(trace.parentID != "00f067aa0ba902b7", "\(topic)")
