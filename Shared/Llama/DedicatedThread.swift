@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 
 /// Runs one blocking job on a fresh thread and resumes the caller from there.
@@ -17,6 +18,20 @@ enum DedicatedThread {
             thread.name = name
             thread.stackSize = stackSize
             thread.start()
+        }
+    }
+
+    /// Waits, on a fresh thread so that the cooperative pool never blocks, until `exited` is signalled
+    /// (a worker thread's last act); signals it again so that later waiters pass too.
+    static func awaitExit(of exited: DispatchSemaphore, name: String) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let waiter = Thread {
+                exited.wait()
+                exited.signal()
+                continuation.resume()
+            }
+            waiter.name = name
+            waiter.start()
         }
     }
 }

@@ -283,16 +283,7 @@ public final class LlamaEngine: Sendable {
     /// Closes the engine and waits (off the cooperative pool) until its thread has freed the context.
     public func shutdown() async {
         close()
-        let exited = shared.exited
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let waiter = Thread {
-                exited.wait()
-                exited.signal()  // later waiters pass too
-                continuation.resume()
-            }
-            waiter.name = "llama-engine-shutdown"
-            waiter.start()
-        }
+        await DedicatedThread.awaitExit(of: shared.exited, name: "llama-engine-shutdown")
     }
 
     // MARK: - The engine thread

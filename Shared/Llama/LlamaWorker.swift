@@ -169,16 +169,7 @@ public final class LlamaWorker: Sendable {
     /// Closes the worker and waits (off the cooperative pool) until its thread has freed the context.
     public func shutdown() async {
         close()
-        let exited = shared.exited
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let waiter = Thread {
-                exited.wait()
-                exited.signal()  // later waiters pass too
-                continuation.resume()
-            }
-            waiter.name = "llama-worker-shutdown"
-            waiter.start()
-        }
+        await DedicatedThread.awaitExit(of: shared.exited, name: "llama-worker-shutdown")
     }
 }
 

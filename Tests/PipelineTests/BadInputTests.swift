@@ -42,7 +42,7 @@ import Testing
             simulator.setBehavior(ModelBehavior(content: "Paris is the capital of France."), for: "sim-a")
             simulator.setBehavior(ModelBehavior(content: "Lyon is the capital of France."), for: "sim-b")
             let pipeline = try await PipelineHarness(simulatorPort: try await simulator.port)
-            do {
+            try await pipeline.use { pipeline in
                 try await rejections(pipeline)
                 try await deadLetters(pipeline)
                 try await sqlMetacharactersAreStoredAsGiven(pipeline)
@@ -50,14 +50,7 @@ import Testing
                 let next = "next-\(UUID().uuidString.prefix(8))"
                 #expect(try await pipeline.ask(PipelineTests.request(next), id: next).status == .ok)
                 #expect(pipeline.exited.isEmpty, "services exited: \(pipeline.exited)")
-            } catch {
-                for service in PipelineHarness.services {
-                    print("--- \(service) log (last lines)\n\(pipeline.log(of: service).suffix(1500))")
-                }
-                await pipeline.stop()
-                throw error
             }
-            await pipeline.stop()
         }
     }
 

@@ -95,18 +95,11 @@ let chaosMode = ProcessInfo.processInfo.environment["CHORUS_CHAOS"]
                 simulatorPort: try await simulator.port,
                 settings: ["CHORUS_RECONCILER_INTERVAL": "500ms", "CHORUS_RECONCILER_GRACE": "2s"])
             var outcomes: [Outcome] = []
-            do {
+            try await pipeline.use { pipeline in
                 for (number, scenario) in Self.scenarios().enumerated() {
                     outcomes.append(try await Self.run(scenario, number: number, pipeline, simulator))
                 }
-            } catch {
-                for service in PipelineHarness.services {
-                    print("--- \(service) log (last lines)\n\(pipeline.log(of: service).suffix(2000))")
-                }
-                await pipeline.stop()
-                throw error
             }
-            await pipeline.stop()
             Self.printTable(outcomes)
             for outcome in outcomes {
                 #expect(outcome.lost == 0, "\(outcome.name): \(outcome.lost) requests without an answer")

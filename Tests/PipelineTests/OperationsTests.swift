@@ -19,21 +19,14 @@ import Trail
             simulator.setBehavior(ModelBehavior(content: "Paris is the capital of France."), for: "sim-a")
             simulator.setBehavior(ModelBehavior(content: "Lyon is the capital of France."), for: "sim-b")
             let pipeline = try await PipelineHarness(simulatorPort: try await simulator.port)
-            do {
+            try await pipeline.use { pipeline in
                 try await aKafkaTraceParentReachesEveryMessageAndTheAnswer(pipeline)
                 try await anHTTPTraceParentReachesTheAnswer(pipeline)
                 try await aRequestWithoutATraceGetsOne(pipeline)
                 try await everyServiceServesItsMetrics(pipeline)
                 try await statusListsTheServicesAndTheirLag(pipeline)
                 try await doctorPassesAgainstTheRunningStack(pipeline)
-            } catch {
-                for service in PipelineHarness.services {
-                    print("--- \(service) log (last lines)\n\(pipeline.log(of: service).suffix(1500))")
-                }
-                await pipeline.stop()
-                throw error
             }
-            await pipeline.stop()
         }
     }
 

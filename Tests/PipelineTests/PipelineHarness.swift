@@ -107,6 +107,22 @@ final class PipelineHarness: Sendable {
         return Int(match.1)
     }
 
+    /// Runs `body` against the pipeline, then stops it; when `body` throws, prints each service's last log
+    /// lines first (what a failing end-to-end test needs to be understood).
+    func use<Result>(_ body: (PipelineHarness) async throws -> Result) async throws -> Result {
+        do {
+            let result = try await body(self)
+            await stop()
+            return result
+        } catch {
+            for service in Self.services {
+                print("--- \(service) log (last lines)\n\(log(of: service).suffix(2000))")
+            }
+            await stop()
+            throw error
+        }
+    }
+
     func log(of service: String) -> String {
         (try? String(contentsOfFile: "\(directory)/\(service).log", encoding: .utf8)) ?? ""
     }

@@ -39,7 +39,7 @@ import Testing
             simulator.setBehavior(ModelBehavior(content: "Paris is the capital of France."), for: "sim-a")
             simulator.setBehavior(ModelBehavior(content: "Lyon is the capital of France."), for: "sim-b")
             let pipeline = try await PipelineHarness(simulatorPort: try await simulator.port)
-            do {
+            try await pipeline.use { pipeline in
                 try await everyModeAnswers(pipeline)
                 try await theStoredTrailMatchesThePublishedAnswer(pipeline)
                 try await aTimedOutPoolMemberGivesAPartialAnswer(pipeline, simulator)
@@ -50,14 +50,7 @@ import Testing
                 try await theOpenAISDKTalksToTheFrontDoor(pipeline)
                 try await theREADMECurlExamplesRunAsWritten(pipeline)
                 try await localModelsAnswerThroughGPUInference(pipeline)
-            } catch {
-                for service in PipelineHarness.services {
-                    print("--- \(service) log (last lines)\n\(pipeline.log(of: service).suffix(1500))")
-                }
-                await pipeline.stop()
-                throw error
             }
-            await pipeline.stop()
         }
     }
 

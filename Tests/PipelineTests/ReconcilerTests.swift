@@ -20,19 +20,12 @@ import Testing
             simulator.setBehavior(ModelBehavior(content: "Paris is the capital of France."), for: "sim-a")
             simulator.setBehavior(ModelBehavior(content: "Lyon is the capital of France."), for: "sim-b")
             let pipeline = try await PipelineHarness(simulatorPort: try await simulator.port, settings: Self.settings)
-            do {
+            try await pipeline.use { pipeline in
                 try await aRequestRecordedButNeverPublishedIsAnswered(pipeline, simulator)
                 try await aRecordedResponseIsReusedNotPaidTwice(pipeline, simulator)
                 try await aKilledJudgeLosesNoRequest(pipeline)
                 try await aRequestNoResumeCompletesIsAnsweredFailedOnce(pipeline)
-            } catch {
-                for service in PipelineHarness.services {
-                    print("--- \(service) log (last lines)\n\(pipeline.log(of: service).suffix(2000))")
-                }
-                await pipeline.stop()
-                throw error
             }
-            await pipeline.stop()
         }
     }
 
