@@ -183,7 +183,7 @@ let package = Package(
         .testTarget(name: "IngestTests", dependencies: ["Ingest"], path: "Tests/IngestTests"),
         .testTarget(
             name: "ProviderWorkerTests", dependencies: ["ProviderWorker", "ProviderSimulator"], path: "Tests/ProviderWorkerTests"),
-        .testTarget(name: "DispatcherTests", dependencies: ["Dispatcher", "Catalog", "ChorusRuntime", "Contracts", "Postgres"], path: "Tests/DispatcherTests"),
+        .testTarget(name: "DispatcherTests", dependencies: ["Dispatcher", "Catalog", "ChorusRuntime", "Contracts", "Postgres", "Trail"], path: "Tests/DispatcherTests"),
         .testTarget(name: "BillingTests", dependencies: ["Billing", "Catalog", "ChorusRuntime", "Contracts", "Postgres"], path: "Tests/BillingTests"),
         .testTarget(name: "JudgeTests", dependencies: ["Judge"], path: "Tests/JudgeTests"),
         .testTarget(

@@ -51,16 +51,26 @@ public struct TrailStore: Sendable {
             attempts: try row.decode(Int.self, at: 16))
     }
 
-    /// Records a worker's response (first write wins).
-    public func recordResponse(_ r: ModelResponse) async throws {
+    /// Records a worker's response with the usage events it is about to publish (first write wins).
+    public func recordResponse(_ r: ModelResponse, usage: [UsageEvent] = []) async throws {
+        let events = usage.isEmpty ? nil : String(decoding: try JSONEncoder().encode(usage), as: UTF8.self)
         try await database.execute("""
             INSERT INTO responses (call_id, request_id, model, provider, content, error_code, error_message, finish_reason,
-                                   latency_ms, prompt_tokens, completion_tokens, cached_prompt_tokens, device_nanos, cold_start, attempts)
+                                   latency_ms, prompt_tokens, completion_tokens, cached_prompt_tokens, device_nanos, cold_start, attempts,
+                                   usage_events)
             VALUES (\(r.callID), \(r.requestID), \(r.model), \(r.provider), \(r.error == nil ? (r.content ?? "") : nil),
                     \(r.error?.code), \(r.error?.message), \(r.finishReason), \(r.latencyMs), \(r.usage.promptTokens),
-                    \(r.usage.completionTokens), \(r.usage.cachedPromptTokens), \(r.deviceNanos), \(r.coldStart), \(r.attempts))
+                    \(r.usage.completionTokens), \(r.usage.cachedPromptTokens), \(r.deviceNanos), \(r.coldStart), \(r.attempts),
+                    \(events)::jsonb)
             ON CONFLICT (call_id) DO NOTHING
             """)
+    }
+
+    /// The usage events recorded with a call's response (none for an unanswered call).
+    public func storedUsage(callID: String) async throws -> [UsageEvent] {
+        let rows = try await database.query("SELECT usage_events::text FROM responses WHERE call_id = \(callID)")
+        guard let text = try rows.first?.decode(String?.self, at: 0) else { return [] }
+        return try JSONDecoder().decode([UsageEvent].self, from: Data(text.utf8))
     }
 
     /// Records the answer (and the judgment, when there is one) in one transaction; first write wins.
@@ -126,11 +136,13 @@ extension TrailStore {
         run: () async -> (response: ModelResponse, usage: [UsageEvent])
     ) async throws {
         if let stored = try await storedResponse(callID: call.callID) {
+            // The first delivery may have died before publishing its usage: billing drops repeats.
+            for event in try await storedUsage(callID: call.callID) { try await publish(event, Topics.usage, call.requestID) }
             try await publish(FusionEvent.response(stored), Topics.fusion, call.requestID)
             return
         }
         let (response, usage) = await run()
-        try await recordResponse(response)
+        try await recordResponse(response, usage: usage)
         for event in usage { try await publish(event, Topics.usage, call.requestID) }
         try await publish(FusionEvent.response(response), Topics.fusion, call.requestID)
     }

@@ -57,13 +57,17 @@ public final class DispatcherStage: Sendable {
                 stored[response.callID] = response
             }
         }
-        // The plan first: it shares the calls' key, so the judge sees it before any response.
+        // The plan first: the responses share its key on chorus.fusion, so the judge sees it before any of them.
         try await infrastructure.publish(FusionEvent.plan(request), to: Topics.fusion, key: request.id)
         let recorded = stored
         try await withThrowingTaskGroup(of: Void.self) { group in
             for (call, target) in calls {
                 group.addTask {
                     if let response = recorded[call.callID] {
+                        // Its usage too, in case the worker died before publishing it (billing drops repeats).
+                        for event in try await store.storedUsage(callID: call.callID) {
+                            try await self.infrastructure.publish(event, to: Topics.usage, key: call.requestID)
+                        }
                         try await self.infrastructure.publish(FusionEvent.response(response), to: Topics.fusion, key: call.requestID)
                         return
                     }
