@@ -51,7 +51,7 @@ public struct StageInfrastructure: Sendable {
         return [heartbeat, OperationsServer(service: name, settings: settings, heartbeat: heartbeat, logger: logger)]
     }
 
-    /// Publishes a value as JSON, keyed by request id, with the current trace's `traceparent`
+    /// Publishes a value as JSON under `key` (a request id; a call id for model calls), with the current trace's `traceparent`
     /// (``MessageContext``) unless `headers` carry one.
     public func publish<T: Encodable>(_ value: T, to topic: String, key: String, headers: [KafkaHeader] = []) async throws {
         _ = try await producer.send(

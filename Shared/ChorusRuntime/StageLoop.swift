@@ -38,9 +38,10 @@ extension KafkaError: TransientError {
 
 /// One stage's consume → process → mark-processed loop.
 ///
-/// - Messages with the same key are processed one at a time, in offset order (all of a request's
-///   messages share its id as key, so a request's plan is handled before its responses); messages
-///   with different keys run concurrently, at most `maxInFlight` at once.
+/// - Messages with the same key are processed one at a time, in offset order (a request's plan and
+///   responses share its id as key, so the plan is handled first; model calls are keyed by call id,
+///   so a request's calls run side by side); messages with different keys run concurrently, at most
+///   `maxInFlight` at once.
 /// - A message is marked processed only after its handler returned (its effects are committed) or
 ///   it was dead-lettered, so a crash redelivers it: handlers must be idempotent.
 /// - Transient failures are retried with backoff for as long as it takes; other failures get
