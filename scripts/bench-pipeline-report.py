@@ -28,15 +28,20 @@ def processes():
         comm = text[text.index("(") + 1:text.rindex(")")]
         fields = text[text.rindex(")") + 2:].split()
         # fields[0] is the state (field 3): pgrp is field 5, utime 14, stime 15, rss 24.
-        yield comm, int(fields[2]), (int(fields[11]) + int(fields[12])) / TICKS, int(fields[21]) * PAGE_KB
+        pid = int(stat.split("/")[2])
+        yield comm, int(fields[2]), (int(fields[11]) + int(fields[12])) / TICKS, int(fields[21]) * PAGE_KB, pid
 
 
 def snapshot():
     table = list(processes())
     for line in sys.stdin:
-        name, pgid = line.split()
-        cpu = sum(p[2] for p in table if p[1] == int(pgid))
-        rss = sum(p[3] for p in table if p[1] == int(pgid))
+        name, group = line.split()
+        if group.startswith("pid:"):  # one process (the broker, started by the stack, shares its group)
+            mine = [p for p in table if p[4] == int(group[4:])]
+        else:
+            mine = [p for p in table if p[1] == int(group)]
+        cpu = sum(p[2] for p in mine)
+        rss = sum(p[3] for p in mine)
         print(name, round(cpu, 2), rss)
     print("postgres(shared)", round(sum(p[2] for p in table if p[0] == "postgres"), 2), 0)
 
@@ -48,6 +53,34 @@ def percentile(values, q):
     ordered = sorted(values)
     rank = max(1, math.ceil(q * len(ordered)))
     return round(ordered[min(rank, len(ordered)) - 1], 2)
+
+
+def read_histograms(prefix):
+    """(family, label set) -> [sum, count] of every chorus histogram in the services' /metrics at PREFIX."""
+    out = {}
+    for path in glob.glob(f"{prefix}.*.prom"):
+        for line in open(path):
+            if not line.startswith("chorus_") or "{" not in line:
+                continue
+            name, rest = line.split("{", 1)
+            labels, value = rest.rsplit("}", 1)
+            for suffix, slot in (("_sum", 0), ("_count", 1)):
+                if name.endswith(suffix):
+                    entry = out.setdefault((name[:-len(suffix)], labels), [0.0, 0.0])
+                    entry[slot] += float(value.split()[0])
+    return out
+
+
+def mean_times(work, tag):
+    """Mean ms per processed message by stage, and per provider call, during the run (from /metrics)."""
+    before, after = read_histograms(f"{work}/{tag}.before"), read_histograms(f"{work}/{tag}.after")
+    means = {}
+    for (family, labels), (total, count) in after.items():
+        old_total, old_count = before.get((family, labels), [0.0, 0.0])
+        if count - old_count > 0 and family in ("chorus_processing_seconds", "chorus_provider_request_seconds"):
+            key = family.removeprefix("chorus_").removesuffix("_seconds") + "{" + labels + "}"
+            means[key] = {"mean_ms": round(1000 * (total - old_total) / (count - old_count), 2), "count": int(count - old_count)}
+    return means
 
 
 def read_snapshot(path):
@@ -101,13 +134,14 @@ def report(work, json_out, docs):
             service, lag = line.split()
             lags[service] = max(lags.get(service, 0), float(lag))
         row["max_consumer_lag"] = {service: int(lag) for service, lag in lags.items()}
+        row["stage_means"] = mean_times(work, tag)
         scenarios.setdefault(scenario, []).append(row)
     for rows in scenarios.values():
         rows.sort(key=lambda row: row["rate"])
 
     fusion = scenarios.get("fusion", [])
     sustained = [row["rate"] for row in fusion if row["sustained"]]
-    load = open(f"{work}/uptime").read().strip() if os.path.exists(f"{work}/uptime") else ""
+    load = " / ".join(open(f"{work}/uptime").read().split("\n")).strip(" /") if os.path.exists(f"{work}/uptime") else ""
     result = {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "machine": f"{os.cpu_count()} cores, {platform.platform()}",
@@ -154,8 +188,8 @@ def report(work, json_out, docs):
                 f"\n## Pipeline overhead and throughput, `make bench` ({result['date'][:10]})\n\n"
                 f"Simulator {result['settings']['latency']} ± {result['settings']['jitter']}, "
                 f"{result['settings']['duration_per_rate']} per rate, open loop, release build, all on one "
-                f"{os.cpu_count()}-core machine. Load at the end: `{load}`"
-                f"{' (shared with other builds: noisy)' if load and float(load.split('load average:')[1].split(',')[0]) > 1.5 else ''}. "
+                f"{os.cpu_count()}-core machine. Load: `{load}`"
+                f"{' (shared with other builds: noisy)' if load and max(float(part.split(',')[0]) for part in load.split('load average:')[1:]) > 1.5 else ''}. "
                 f"LiteLLM: {result['litellm_mode']}. Times in ms; CPU in % of one core over the rate's run.\n\n"
                 f"{table}\n\nFusion sustained: {result['fusion_sustained_rps']} req/s.{per_service}\n")
 

@@ -52,6 +52,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 psql_chorus() { psql "$database_url" -X -q -At -v ON_ERROR_STOP=1 "$@"; }
 
 # --- Build and start ------------------------------------------------------------------------------
+uptime_at_start=$(uptime)
 say "building (release)"
 swift build -c release --scratch-path "$scratch" >"$root/bench-results.build.log" 2>&1 \
   || { tail -30 "$root/bench-results.build.log" >&2; die "the release build failed (bench-results.build.log)"; }
@@ -165,7 +166,7 @@ process_groups() {
   for service in "${services[@]}"; do echo "$service ${pid_of[$service]}"; done
   echo "provider-simulator $sim_pid"
   [ -n "$litellm_pgid" ] && echo "litellm $litellm_pgid"
-  echo "tansu(shared) $tansu_pid"
+  echo "tansu(shared) pid:$tansu_pid"
 }
 # snapshot FILE: per process group, CPU seconds (user + system) and resident kB; PostgreSQL by name.
 snapshot() { process_groups | python3 scripts/bench-pipeline-report.py --snapshot >"$1"; }
@@ -179,18 +180,32 @@ lag_sampler() { # lag_sampler FILE: the largest summed chorus_consumer_lag per s
   done
 }
 
+scrape_metrics() { # scrape_metrics PREFIX: every service's /metrics into PREFIX.SERVICE.prom
+  for service in "${services[@]}"; do
+    curl -s -m 2 "http://127.0.0.1:${metrics_port[$service]}/metrics" >"$1.$service.prom" 2>/dev/null || true
+  done
+}
+
 run_load() { # run_load SCENARIO RATE ARGS...: one rate of one scenario
   local scenario=$1 rate=$2; shift 2
   local tag="$scenario-$rate" started ended
-  snapshot "$work/$tag.before"; started=$(date +%s.%N)
+  scrape_metrics "$work/$tag.before"; snapshot "$work/$tag.before"; started=$(date +%s.%N)
   lag_sampler "$work/$tag.lag" & local sampler=$!
   "$bin/bench-pipeline" "$@" --rate "$rate" --duration "$duration" --max-requests "$max_requests" \
     --label "$tag" --records "$work/$tag.records" >"$work/$tag.summary" 2>"$work/$tag.err" \
     || { kill "$sampler"; wait "$sampler" 2>/dev/null; cat "$work/$tag.err" >&2; die "bench-pipeline failed ($tag)"; }
   ended=$(date +%s.%N); kill "$sampler"; wait "$sampler" 2>/dev/null || true
-  snapshot "$work/$tag.after"; echo "$started $ended" >"$work/$tag.window"
+  snapshot "$work/$tag.after"; scrape_metrics "$work/$tag.after"; echo "$started $ended" >"$work/$tag.window"
   say "$tag: $(cat "$work/$tag.summary")"
 }
+
+# Warm-up, unmeasured: the first requests of a fresh namespace pay for topic metadata and connections.
+say "warming up"
+BENCH_API_KEY=$api_key "$bin/bench-pipeline" http --url "http://127.0.0.1:$http_port/v1/chat/completions" --model sim-a \
+  --rate 10 --duration 1s --label warmup >"$work/warmup-http.out" 2>&1 || true
+"$bin/bench-pipeline" kafka --namespace "$namespace" --project "$project" --pool sim-a,sim-b,sim-c --judge sim-judge \
+  --rate 10 --duration 1s --label warmup >"$work/warmup-kafka.out" 2>&1 || true
+say "warm-up: $(grep -h -o '"answered":[0-9]*,' "$work"/warmup-*.out | tr -d '\n') of 10 each"
 
 for scenario in $scenarios; do
   case "$scenario" in
@@ -198,6 +213,8 @@ for scenario in $scenarios; do
       start_litellm
       for rate in $rates; do
         BENCH_API_KEY=sk-bench run_load litellm "$rate" http --url "http://127.0.0.1:$litellm_port/v1/chat/completions" --model sim-a
+        # An overloaded LiteLLM keeps working off the backlog: higher rates would measure that backlog.
+        grep -q '"sustained":true' "$work/litellm-$rate.summary" || { say "LiteLLM did not sustain $rate req/s: higher rates skipped"; break; }
       done
       # LiteLLM stops here so that it costs the other scenarios nothing.
       kill -TERM -- "-$litellm_pgid" 2>/dev/null || true; sleep 2; kill -9 -- "-$litellm_pgid" 2>/dev/null || true ;;
@@ -232,7 +249,7 @@ GROUP BY run.id, run.e2e;
 SQL
 done
 
-uptime >"$work/uptime"
+{ echo "start: $uptime_at_start"; echo "end: $(uptime)"; } >"$work/uptime"
 BENCH_LITELLM_MODE="$litellm_mode" BENCH_LATENCY="$latency" BENCH_JITTER="$jitter" BENCH_DURATION="$duration" \
   python3 scripts/bench-pipeline-report.py "$work" "$root/bench-results/pipeline.json" \
   $([ "${BENCH_SMOKE:-}" = 1 ] || echo "$root/docs/benchmarks.md")
