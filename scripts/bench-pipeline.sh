@@ -186,9 +186,23 @@ scrape_metrics() { # scrape_metrics PREFIX: every service's /metrics into PREFIX
   done
 }
 
+wait_idle() { # the pipeline has no request in flight (or 90 s passed): each rate starts from an empty pipeline
+  local deadline=$((SECONDS + 90)) pending lag quiet=0
+  while [ $SECONDS -lt $deadline ]; do
+    pending=$(psql_chorus -c "SELECT count(*) FROM requests r WHERE r.project_id = '$project' AND r.deadline_at > now()
+                              AND NOT EXISTS (SELECT 1 FROM answers a WHERE a.request_id = r.id)" 2>/dev/null || echo 0)
+    lag=$(for service in "${services[@]}"; do curl -s -m 1 "http://127.0.0.1:${metrics_port[$service]}/metrics" 2>/dev/null; done \
+          | awk '/^chorus_consumer_lag\{/ { l += $NF } END { print l + 0 }')
+    if [ "$pending" = 0 ] && [ "$lag" = 0 ]; then quiet=$((quiet + 1)); [ $quiet -ge 2 ] && return 0; else quiet=0; fi
+    sleep 1
+  done
+  say "the pipeline was still busy after 90 s ($pending requests pending, lag $lag)"
+}
+
 run_load() { # run_load SCENARIO RATE ARGS...: one rate of one scenario
   local scenario=$1 rate=$2; shift 2
   local tag="$scenario-$rate" started ended
+  [ "$scenario" = litellm ] || wait_idle
   scrape_metrics "$work/$tag.before"; snapshot "$work/$tag.before"; started=$(date +%s.%N)
   lag_sampler "$work/$tag.lag" & local sampler=$!
   "$bin/bench-pipeline" "$@" --rate "$rate" --duration "$duration" --max-requests "$max_requests" \
@@ -207,24 +221,34 @@ BENCH_API_KEY=$api_key "$bin/bench-pipeline" http --url "http://127.0.0.1:$http_
   --rate 10 --duration 1s --label warmup >"$work/warmup-kafka.out" 2>&1 || true
 say "warm-up: $(grep -h -o '"answered":[0-9]*,' "$work"/warmup-*.out | tr -d '\n') of 10 each"
 
+# An overloaded system keeps working off its backlog after the load stops: higher rates would measure
+# that backlog, not the rate. A ladder stops at its first unsustained rate.
+sustained_or_stop() {
+  grep -q '"sustained":true' "$work/$1-$2.summary" && return 0
+  say "$1 did not sustain $2 req/s: its higher rates are skipped"; return 1
+}
+
 for scenario in $scenarios; do
   case "$scenario" in
     litellm)
       start_litellm
+      BENCH_API_KEY=sk-bench "$bin/bench-pipeline" http --url "http://127.0.0.1:$litellm_port/v1/chat/completions" --model sim-a \
+        --rate 10 --duration 1s --label warmup >"$work/warmup-litellm.out" 2>&1 || true
       for rate in $rates; do
         BENCH_API_KEY=sk-bench run_load litellm "$rate" http --url "http://127.0.0.1:$litellm_port/v1/chat/completions" --model sim-a
-        # An overloaded LiteLLM keeps working off the backlog: higher rates would measure that backlog.
-        grep -q '"sustained":true' "$work/litellm-$rate.summary" || { say "LiteLLM did not sustain $rate req/s: higher rates skipped"; break; }
+                sustained_or_stop litellm "$rate" || break
       done
       # LiteLLM stops here so that it costs the other scenarios nothing.
       kill -TERM -- "-$litellm_pgid" 2>/dev/null || true; sleep 2; kill -9 -- "-$litellm_pgid" 2>/dev/null || true ;;
     single-http)
       for rate in $rates; do
         BENCH_API_KEY=$api_key run_load single-http "$rate" http --url "http://127.0.0.1:$http_port/v1/chat/completions" --model sim-a
+        sustained_or_stop single-http "$rate" || break
       done ;;
     single-kafka)
       for rate in $rates; do
         run_load single-kafka "$rate" kafka --namespace "$namespace" --project "$project" --pool sim-a
+        sustained_or_stop single-kafka "$rate" || break
       done ;;
     fusion)
       for rate in $fusion_rates; do
