@@ -16,7 +16,7 @@
 # Settings (environment):
 #   BENCH_SCENARIOS      default "litellm single-http single-kafka fusion"
 #   BENCH_RATES          default "50 100 200 500"        (req/s, the single-model scenarios)
-#   BENCH_FUSION_RATES   default "50 100 200 300 500 750" (req/s, stops at the first unsustained one)
+#   BENCH_FUSION_RATES   default "10 25 50 100 200 300 500 750" (req/s, stops at the first unsustained one)
 #   BENCH_DURATION       default 10s per rate; BENCH_MAX_REQUESTS default 100000 per rate
 #   BENCH_LATENCY / BENCH_JITTER   default 100ms / 10ms
 #   BENCH_SMOKE=1        2 s per rate, one rate each, no docs/benchmarks.md row (well under a minute of load)
@@ -29,7 +29,7 @@ export PKG_CONFIG_PATH="$root/.deps/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PAT
 
 scenarios=${BENCH_SCENARIOS:-litellm single-http single-kafka fusion}
 rates=${BENCH_RATES:-50 100 200 500}
-fusion_rates=${BENCH_FUSION_RATES:-50 100 200 300 500 750}
+fusion_rates=${BENCH_FUSION_RATES:-10 25 50 100 200 300 500 750}
 duration=${BENCH_DURATION:-10s}
 max_requests=${BENCH_MAX_REQUESTS:-100000}
 latency=${BENCH_LATENCY:-100ms}
