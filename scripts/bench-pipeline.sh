@@ -141,7 +141,7 @@ YAML
   if [ -n "$database" ] && launch_litellm "$database" 180; then litellm_mode="spend logs on PostgreSQL"; return; fi
   [ -z "$database" ] || { cp "$work/litellm.log" "$work/litellm-with-database.log"; say "LiteLLM did not start with its database (see litellm-with-database.log); running it without one"; }
   launch_litellm "" 120 || { tail -20 "$work/litellm.log" >&2; die "LiteLLM did not start"; }
-  litellm_mode="no database (spend logging off: $(head -c 300 "$work/litellm-db.log" 2>/dev/null; grep -m1 -o -i 'prisma[^"]*' "$work/litellm-with-database.log" 2>/dev/null | head -c 200))"
+  litellm_mode="no database (spend logging off: $(head -c 300 "$work/litellm-db.log" 2>/dev/null; grep -m1 -o -i 'prisma[^"]*' "$work/litellm-with-database.log" 2>/dev/null | sed 's/\x1b\[[0-9;]*m//g' | head -c 200))"
 }
 
 launch_litellm() { # launch_litellm DATABASE_URL SECONDS: starts LiteLLM, true once it answers
