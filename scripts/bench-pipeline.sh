@@ -67,6 +67,15 @@ pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done; kill -9 "$pid" 2>/dev/null || true; done
+  # The embedded broker keeps topics in memory: a run's namespace would stay there for good (~50 MB each).
+  "$root/.deps/venv/bin/python" - "$namespace" <<'PY' 2>/dev/null || say "could not delete the run's topics ($namespace.*)"
+import sys
+from confluent_kafka.admin import AdminClient
+admin = AdminClient({"bootstrap.servers": "127.0.0.1:9092"})
+topics = [t for t in admin.list_topics(timeout=10).topics if t.startswith(sys.argv[1] + ".")]
+for future in (admin.delete_topics(topics, operation_timeout=10) if topics else {}).values():
+    future.result()
+PY
 }
 trap cleanup EXIT
 
