@@ -7,7 +7,7 @@ SWIFT ?= swift
 # Parallel test execution is on by default in Swift Testing; tests use unique topics and tables.
 SWIFT_TEST_FLAGS ?=
 
-.PHONY: setup build release up down status test chaos demo clean distclean bench-billing bench-inference
+.PHONY: setup build release up down status test chaos demo clean distclean bench-billing bench-inference bench
 
 setup: ## Install system and project-local dependencies (idempotent, seconds when done).
 	@scripts/setup.sh
@@ -52,3 +52,7 @@ bench-billing: up ## billing.daily_spend over 1,000,000 ledger rows (writes benc
 bench-inference: setup ## Cold starts by tier, batched decode rates, plain libllama reference (writes bench-results/inference.json).
 	@$(SWIFT) build -c release --product bench-inference
 	@.build/release/bench-inference --output bench-results/inference.json
+
+bench: setup ## Pipeline overhead and throughput beside LiteLLM, open loop (writes bench-results/pipeline.json; BENCH_SMOKE=1 for a short run).
+	@test -x .deps/bench-venv/bin/litellm || (python3 -m venv .deps/bench-venv && .deps/bench-venv/bin/pip install -q -r scripts/requirements-bench.txt)
+	@scripts/bench-pipeline.sh

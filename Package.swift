@@ -28,6 +28,7 @@ let package = Package(
         .library(name: "Contracts", targets: ["Contracts"]),
         .library(name: "Catalog", targets: ["Catalog"]),
         .executable(name: "provider-simulator", targets: ["ProviderSimulatorMain"]),
+        .executable(name: "bench-pipeline", targets: ["LoadGeneratorMain"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
@@ -172,6 +173,16 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Tests/Support/ProviderSimulatorMain"),
+        // `bench-pipeline`: the open-loop load generator of `make bench` (scripts/bench-pipeline.sh).
+        .target(name: "LoadGenerator", path: "Tests/Support/LoadGenerator"),
+        .executableTarget(
+            name: "LoadGeneratorMain",
+            dependencies: [
+                "LoadGenerator", "HTTP", "Kafka",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/Support/LoadGeneratorMain"),
 
         // MARK: - Tests
         .testTarget(name: "KafkaTests", dependencies: ["Kafka"], path: "Tests/KafkaTests"),
@@ -202,6 +213,7 @@ let package = Package(
             ],
             path: "Tests/PipelineTests",
             exclude: ["openai_client.py"]),
+        .testTarget(name: "LoadGeneratorTests", dependencies: ["LoadGenerator"], path: "Tests/LoadGeneratorTests"),
         .testTarget(name: "CatalogTests", dependencies: ["Catalog"], path: "Tests/CatalogTests"),
         .testTarget(
             name: "ChorusRuntimeTests",

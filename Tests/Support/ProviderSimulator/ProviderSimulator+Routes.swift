@@ -47,6 +47,7 @@ extension ProviderSimulator {
         _ dialect: Dialect.Type, _ request: Request, target: ChatTarget
     ) async throws -> Response {
         let ticket = InFlightTicket(self)
+        let arrival = ContinuousClock.now
         var request = request
         let body = try await request.collectBody(upTo: configuration.maxRequestBodySize)
         let decoded = Result { () throws(RequestProblem) in try Dialect.decode(body, target: target) }
@@ -98,7 +99,10 @@ extension ProviderSimulator {
                     Dialect.streamEvents(answer, chat: chat), decision: admission.decision, interval: interval,
                     ticket: ticket)
             }
-            return Self.answerResponse(Dialect.answerBody(answer), decision: admission.decision)
+            var response = Self.answerResponse(Dialect.answerBody(answer), decision: admission.decision)
+            // The model time as the simulator spent it, for benchmarks of gateways that keep no trail.
+            response.headers[Self.elapsedHeader] = Self.milliseconds(ContinuousClock.now - arrival)
+            return response
         }
     }
 
@@ -118,6 +122,15 @@ extension ProviderSimulator {
     }
 
     // MARK: - Responses
+
+    /// `x-simulator-elapsed-ms` on every whole (non-streamed) answer: milliseconds from the request's
+    /// arrival to its answer, the simulated latency included.
+    static let elapsedHeader = HTTPFields.Element.Name("x-simulator-elapsed-ms")!
+
+    private static func milliseconds(_ duration: Duration) -> String {
+        let (seconds, attoseconds) = duration.components
+        return String(Double(seconds) * 1000 + Double(attoseconds) / 1e15)
+    }
 
     private static func answerResponse(_ json: String, decision: SimulatorState.Admission.Decision) -> Response {
         let headers: HTTPFields = [.contentType: "application/json"]
