@@ -126,7 +126,7 @@ let package = Package(
             name: "GPUInference", dependencies: ["Contracts", "Catalog", "ChorusRuntime", "HTTP", "Kafka", "Trail", "Llama"],
             path: "Services/GPUInference/Library"),
         .executableTarget(
-            name: "GPUInferenceBench", dependencies: ["GPUInference", "Catalog", "Contracts", "Llama", .product(name: "Logging", package: "swift-log")],
+            name: "GPUInferenceBench", dependencies: ["GPUInference", "Catalog", "ChorusRuntime", "Contracts", "Llama", .product(name: "Logging", package: "swift-log")],
             path: "Services/GPUInference/Bench"),
         .executableTarget(name: "GPUInferenceMain", dependencies: ["GPUInference", "ChorusRuntime", "Catalog", "Contracts"], path: "Services/GPUInference/Main"),
         .target(

@@ -16,4 +16,15 @@ extension Duration {
         let (seconds, attoseconds) = components
         return seconds * 1000 + attoseconds / 1_000_000_000_000_000
     }
+
+    /// Whole nanoseconds, rounded down (metering, exact integer sums).
+    public var wholeNanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+    }
+
+    /// Seconds as a floating-point number (rates and gauges only, never money).
+    public var secondsValue: Double {
+        Double(components.seconds) + Double(components.attoseconds) * 1e-18
+    }
 }

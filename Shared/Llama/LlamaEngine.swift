@@ -495,7 +495,7 @@ public final class LlamaEngine: Sendable {
                 }
                 running[entry.slot] = sequence
             }
-            let stepNanos = Self.nanoseconds(ContinuousClock.now - started)
+            let stepNanos = (ContinuousClock.now - started).wholeNanoseconds
             for (entry, share) in zip(plan.entries, plan.apportion(stepNanos)) {
                 running[entry.slot]?.deviceNanos += share
             }
@@ -576,10 +576,6 @@ public final class LlamaEngine: Sendable {
             sequence.request.complete(result)
         }
 
-        static func nanoseconds(_ duration: Duration) -> Int64 {
-            let (seconds, attoseconds) = duration.components
-            return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
-        }
     }
 }
 
@@ -588,6 +584,14 @@ extension LlamaEngine.Control {
         switch self {
         case .park(let done), .resume(let done): done(.failure(error))
         }
+    }
+}
+
+extension Duration {
+    /// Whole nanoseconds, rounded down: device time is apportioned and summed in exact integers.
+    var wholeNanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
     }
 }
 

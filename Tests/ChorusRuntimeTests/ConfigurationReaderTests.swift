@@ -117,3 +117,25 @@ import Testing
         #expect(ts.dropFirst(10).first == "T")
     }
 }
+
+@Suite struct ByteSizeSettingTests {
+    @Test func sizesReadInDecimalAndBinaryUnits() throws {
+        let reader = try ConfigurationReader(
+            yaml: "a: 512MB\nb: 4GiB\nc: 800k\nd: 1234\ne: none\nf: 0\n", environment: ["CHORUS_G": "2 mib"])
+        #expect(try reader.byteSize("a", default: nil) == 512_000_000)
+        #expect(try reader.byteSize("b", default: nil) == 4 << 30)
+        #expect(try reader.byteSize("c", default: nil) == 800_000)
+        #expect(try reader.byteSize("d", default: nil) == 1234)
+        #expect(try reader.byteSize("e", default: 7) == nil)
+        #expect(try reader.byteSize("f", default: 7) == nil)
+        #expect(try reader.byteSize("g", default: nil) == 2 << 20)
+        #expect(try reader.byteSize("absent", default: 7) == 7)
+    }
+
+    @Test func aBadSizeNamesTheSettingAndTheValue() throws {
+        let reader = try ConfigurationReader(yaml: "gpu_inference:\n  memory_budget: lots\n  other: 9999999999999TiB\n")
+        let error = try #require(throws: ConfigurationError.self) { try reader.byteSize("gpu_inference.memory_budget", default: nil) }
+        #expect("\(error)".contains("memory_budget") && "\(error)".contains("lots"))
+        #expect(throws: ConfigurationError.self) { try reader.byteSize("gpu_inference.other", default: nil) }
+    }
+}

@@ -89,7 +89,7 @@ extension RealModelTests {
             let steps = after.steps - before.steps
             let sequenceSteps = after.sequenceSteps - before.sequenceSteps
             #expect(Double(sequenceSteps) / Double(steps) > 3, "mean occupancy \(sequenceSteps)/\(steps)")
-            let device = concurrent.reduce(Int64(0)) { $0 + LlamaEngine.nanos($1.timings.deviceTime) }
+            let device = concurrent.reduce(Int64(0)) { $0 + $1.timings.deviceTime.wholeNanoseconds }
             #expect(device == after.deviceNanos - before.deviceNanos)
             var identical = 0
             for (alone, together) in zip(sequential, concurrent) {
@@ -135,12 +135,5 @@ extension RealModelTests {
             let error = await #expect(throws: LlamaError.self) { try await engine.generate(prompt: prompts[0]) }
             #expect(error?.code == .workerClosed)
         }
-    }
-}
-
-extension LlamaEngine {
-    static func nanos(_ duration: Duration) -> Int64 {
-        let (seconds, attoseconds) = duration.components
-        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
     }
 }

@@ -86,7 +86,7 @@ public final class Reconciler: Service, Sendable {
     /// One scan: resumes (or, past `max_resumes`, fails) every overdue request; returns how many it handled.
     @discardableResult
     public func reconcile() async throws -> Int {
-        let graceMs = Self.milliseconds(settings.grace)
+        let graceMs = settings.grace.wholeMilliseconds
         let claimed = try await infrastructure.database.query("""
             UPDATE open_requests o
             SET resumes = o.resumes + 1, next_check_at = now() + o.span_ms * interval '1 millisecond'
@@ -149,10 +149,5 @@ public final class Reconciler: Service, Sendable {
         if try await store.recordAnswer(answer) {
             try await infrastructure.publish(answer, to: Topics.answers, key: request.id)
         }
-    }
-
-    static func milliseconds(_ duration: Duration) -> Int64 {
-        let (seconds, attoseconds) = duration.components
-        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
     }
 }

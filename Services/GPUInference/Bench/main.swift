@@ -2,6 +2,7 @@
 // reference, for one local model, in one run. `make bench-inference` runs it (release build) and writes
 // bench-results/inference.json. A benchmark, not a test: it asserts nothing and prints the figures.
 import Catalog
+import ChorusRuntime
 import Contracts
 import Foundation
 import GPUInference
@@ -42,12 +43,6 @@ struct BenchError: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
 }
-
-func milliseconds(_ duration: Duration) -> Double {
-    Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) * 1e-15
-}
-
-func seconds(_ duration: Duration) -> Double { milliseconds(duration) / 1000 }
 
 func median(_ values: [Double]) -> Double {
     let sorted = values.sorted()
@@ -155,7 +150,7 @@ func aggregateRate(_ concurrency: Int) async throws -> (rate: Double, occupancy:
     let tokens = results.reduce(0) { $0 + $1.0.completionTokens }
     let after = engine.statistics
     let occupancy = Double(after.sequenceSteps - before.sequenceSteps) / Double(max(1, after.steps - before.steps))
-    return (Double(tokens) / seconds(end - firstToken), occupancy)
+    return (Double(tokens) / (end - firstToken).secondsValue, occupancy)
 }
 
 var rates: [Int: Double] = [:]

@@ -1,4 +1,5 @@
 import Catalog
+import ChorusRuntime
 import Contracts
 import Foundation
 import HTTP
@@ -51,24 +52,17 @@ public struct LocalMetering: Sendable, Hashable {
 /// A model whose GGUF is missing or corrupt fails its own calls with a clear error; the host and its
 /// other models keep serving.
 public actor LocalModelHost {
-    /// A loaded model: its weights and its batching engine, or the external server that serves it.
+    /// A loaded model: its batching engine (which holds the weights), or the external server that serves it.
     enum Instance: Sendable {
-        case engine(LlamaModel, LlamaEngine)
+        case engine(LlamaEngine)
         case server(ModelServerProcess)
 
         func stop() async {
             switch self {
-            case .engine(_, let engine): await engine.shutdown()
+            case .engine(let engine): await engine.shutdown()
             case .server(let server): await server.stop()
             }
         }
-    }
-
-    /// What an unloaded model keeps in the snapshot tier: its mapped weights, its engine parked with the
-    /// context still allocated (KV cache emptied, thread asleep), and its prefix's KV state to restore.
-    struct Snapshot: Sendable {
-        var model: LlamaModel
-        var parked: LlamaEngine
     }
 
     private let models: [String: LocalModel]
@@ -79,7 +73,9 @@ public actor LocalModelHost {
     private let http = HTTPClient()
     private var fleet: ModelFleet
     private var instances: [String: Instance] = [:]
-    private var snapshots: [String: Snapshot] = [:]
+    /// The snapshot tier: parked engines (weights mapped, context allocated with its KV cache emptied,
+    /// thread asleep, the prefix's KV state kept to restore).
+    private var snapshots: [String: LlamaEngine] = [:]
     private var loads: [String: (tier: StartTier, task: Task<Instance, any Error>)] = [:]
     private var drains: [String: Task<Void, Never>] = [:]
     private var warmUps: [String: Task<Void, Never>] = [:]
@@ -147,14 +143,15 @@ public actor LocalModelHost {
             (ModelResponse(
                 callID: call.callID, requestID: call.requestID, role: call.role, round: call.round, index: call.index,
                 model: call.model, provider: "local", content: nil, error: ErrorInfo(code: code, message: message),
-                finishReason: nil, latencyMs: Self.milliseconds(ContinuousClock.now - arrived), usage: .zero), nil)
+                finishReason: nil, latencyMs: (ContinuousClock.now - arrived).wholeMilliseconds, usage: .zero), nil)
         }
         guard let local = models[call.model] else {
             return failure("unknown_model", "\(call.model) is not a local model of this host")
         }
+        let deadline = deadline(of: call, from: arrived)
         let instance: Instance
         let tier: StartTier
-        switch await acquire(call.model, local, deadline: deadline(of: call, from: arrived)) {
+        switch await acquire(call.model, local, deadline: deadline) {
         case .success(let acquired): (instance, tier) = acquired
         case .failure(let error): return failure(error.code, "\(call.model): \(error.message)")
         }
@@ -162,13 +159,13 @@ public actor LocalModelHost {
             fleet.release(call.model, now: .now)
             wakeMemoryWaiters()
         }
-        let model: LlamaModel
         let engine: LlamaEngine
         switch instance {
-        case .engine(let loaded, let running): (model, engine) = (loaded, running)
+        case .engine(let running): engine = running
         case .server(let server):
-            return await complete(call, on: server, tier: tier, arrived: arrived, deadline: deadline(of: call, from: arrived))
+            return await complete(call, on: server, tier: tier, arrived: arrived, deadline: deadline)
         }
+        let model = engine.model
 
         let prompt: String
         var stop: [String] = []
@@ -197,12 +194,12 @@ public actor LocalModelHost {
             return failure("generation_failed", "\(call.model): \(error)")
         }
         let end = ContinuousClock.now
-        let deviceNanos = Self.nanoseconds(generation.timings.deviceTime)
+        let deviceNanos = generation.timings.deviceTime.wholeNanoseconds
         // Queue wait counts from arrival: the model's start-up and the wait for a slot.
         let startedAt = end - generation.timings.decoding - generation.timings.promptEvaluation
         let metering = LocalMetering(
-            deviceNanos: deviceNanos, queueWaitNanos: Self.nanoseconds(startedAt - arrived),
-            wallNanos: Self.nanoseconds(end - arrived), tier: tier)
+            deviceNanos: deviceNanos, queueWaitNanos: (startedAt - arrived).wholeNanoseconds,
+            wallNanos: (end - arrived).wholeNanoseconds, tier: tier)
         metrics.record(
             call: call.model, promptTokens: generation.promptTokens, completionTokens: generation.completionTokens,
             metering: metering)
@@ -210,7 +207,7 @@ public actor LocalModelHost {
         let response = ModelResponse(
             callID: call.callID, requestID: call.requestID, role: call.role, round: call.round, index: call.index,
             model: call.model, provider: "local", content: generation.text.trimmingCharacters(in: .whitespacesAndNewlines),
-            error: nil, finishReason: generation.finishReason.rawValue, latencyMs: Self.milliseconds(end - arrived),
+            error: nil, finishReason: generation.finishReason.rawValue, latencyMs: (end - arrived).wholeMilliseconds,
             usage: TokenUsage(
                 promptTokens: generation.promptTokens, completionTokens: generation.completionTokens,
                 cachedPromptTokens: generation.cachedPromptTokens),
@@ -228,8 +225,8 @@ public actor LocalModelHost {
             let completion = try await server.complete(call, timeout: max(.seconds(1), deadline - started))
             let end = ContinuousClock.now
             let metering = LocalMetering(
-                deviceNanos: completion.deviceNanos, queueWaitNanos: Self.nanoseconds(started - arrived),
-                wallNanos: Self.nanoseconds(end - arrived), tier: tier)
+                deviceNanos: completion.deviceNanos, queueWaitNanos: (started - arrived).wholeNanoseconds,
+                wallNanos: (end - arrived).wholeNanoseconds, tier: tier)
             completionTokens[call.model, default: 0] += completion.usage.completionTokens
             metrics.record(
                 call: call.model, promptTokens: completion.usage.promptTokens,
@@ -237,7 +234,7 @@ public actor LocalModelHost {
             let response = ModelResponse(
                 callID: call.callID, requestID: call.requestID, role: call.role, round: call.round, index: call.index,
                 model: call.model, provider: "local", content: completion.content.trimmingCharacters(in: .whitespacesAndNewlines),
-                error: nil, finishReason: completion.finishReason, latencyMs: Self.milliseconds(end - arrived),
+                error: nil, finishReason: completion.finishReason, latencyMs: (end - arrived).wholeMilliseconds,
                 usage: completion.usage, deviceNanos: completion.deviceNanos, coldStart: metering.coldStart)
             return (response, metering)
         } catch {
@@ -245,7 +242,7 @@ public actor LocalModelHost {
                 callID: call.callID, requestID: call.requestID, role: call.role, round: call.round, index: call.index,
                 model: call.model, provider: "local", content: nil,
                 error: ErrorInfo(code: "generation_failed", message: "\(call.model): \(error)"), finishReason: nil,
-                latencyMs: Self.milliseconds(ContinuousClock.now - arrived), usage: .zero), nil)
+                latencyMs: (ContinuousClock.now - arrived).wholeMilliseconds, usage: .zero), nil)
         }
     }
 
@@ -327,9 +324,9 @@ public actor LocalModelHost {
                     http.start()
                     instance = .server(try await ModelServerProcess.start(
                         id: id, server: server, ggufPath: local.ggufPath, http: http, logger: logger))
-                } else if let snapshot {
-                    try await snapshot.parked.resume()
-                    instance = .engine(snapshot.model, snapshot.parked)
+                } else if let parked = snapshot {
+                    try await parked.resume()
+                    instance = .engine(parked)
                 } else {
                     instance = try await Self.makeInstance(id, local, threads: threads)
                 }
@@ -351,7 +348,7 @@ public actor LocalModelHost {
             model: model, slots: local.maxSequences,
             contextParameters: LlamaContextParameters(contextSize: local.contextSize, threads: threads),
             prefix: prefix, name: "llama-\(id)")
-        return .engine(model, engine)
+        return .engine(engine)
     }
 
     /// The tokens every prompt of this model starts with: the chat template's preamble (with its default
@@ -374,17 +371,17 @@ public actor LocalModelHost {
     private func loadSucceeded(_ id: String, _ instance: Instance, tier: StartTier, duration: Duration) {
         loads[id] = nil
         instances[id] = instance
-        guard case .engine(let model, let engine) = instance else {
+        guard case .engine(let engine) = instance else {
             // An external server's memory is its own: it counts at the catalog's estimate.
             let bytes = fleet.models[id]?.spec.warmBytes ?? 0
             fleet.loaded(id, warmBytes: bytes, snapshotBytes: 0)
             metrics.loaded(id, tier: tier, duration: duration, bytes: bytes)
-            logger.info("model server warm", metadata: ["model": "\(id)", "load_ms": "\(Self.milliseconds(duration))"])
+            logger.info("model server warm", metadata: ["model": "\(id)", "load_ms": "\(duration.wholeMilliseconds)"])
             return
         }
         let kvBytesPerToken = engine.prefixState.map { Int64($0.byteCount / max(1, engine.prefix.count)) }
             ?? Self.estimatedKVBytesPerToken
-        let weights = model.fileSize
+        let weights = engine.model.fileSize
         let warmBytes = weights + kvBytesPerToken * Int64(engine.contextSize)
         // A snapshot keeps everything but the running sequences: weights, the allocated context, the state.
         fleet.loaded(id, warmBytes: warmBytes, snapshotBytes: warmBytes + Int64(engine.prefixState?.byteCount ?? 0))
@@ -392,7 +389,7 @@ public actor LocalModelHost {
         logger.info(
             "model warm",
             metadata: [
-                "model": "\(id)", "tier": "\(tier.rawValue)", "load_ms": "\(Self.milliseconds(duration))",
+                "model": "\(id)", "tier": "\(tier.rawValue)", "load_ms": "\(duration.wholeMilliseconds)",
                 "prefix_tokens": "\(engine.prefix.count)", "resident_mb": "\(warmBytes >> 20)",
             ])
     }
@@ -413,14 +410,14 @@ public actor LocalModelHost {
         }
         drains[id] = Task {
             // An engine is parked (a snapshot candidate); a managed server is stopped.
-            var parked: (LlamaModel, LlamaEngine)?
+            var parked: LlamaEngine?
             switch instance {
-            case .engine(let model, let engine):
-                if (try? await engine.park()) != nil { parked = (model, engine) } else { await engine.shutdown() }
+            case .engine(let engine):
+                if (try? await engine.park()) != nil { parked = engine } else { await engine.shutdown() }
             case .server(let server):
                 await server.stop()
             }
-            if let (model, engine) = parked, !self.drainFinished(id, keeping: Snapshot(model: model, parked: engine)) {
+            if let engine = parked, !self.drainFinished(id, keeping: engine) {
                 await engine.shutdown()
             }
             if parked == nil { _ = self.drainFinished(id, keeping: nil) }
@@ -429,7 +426,7 @@ public actor LocalModelHost {
 
     /// Records a finished drain; keeps the snapshot if the budget has room for it.
     /// - Returns: Whether the snapshot is kept (otherwise its engine must be shut down).
-    private func drainFinished(_ id: String, keeping snapshot: Snapshot?) -> Bool {
+    private func drainFinished(_ id: String, keeping snapshot: LlamaEngine?) -> Bool {
         drains[id] = nil
         defer { wakeMemoryWaiters() }
         if let snapshot, fleet.drained(id, snapshotAvailable: true) {
@@ -449,7 +446,7 @@ public actor LocalModelHost {
         metrics.resident(id, bytes: 0)
         logger.info("snapshot dropped for memory", metadata: ["model": "\(id)"])
         guard let snapshot = snapshots.removeValue(forKey: id) else { return }
-        closing.append(Task { await snapshot.parked.shutdown() })
+        closing.append(Task { await snapshot.shutdown() })
     }
 
     // MARK: - Memory waiters
@@ -500,7 +497,7 @@ public actor LocalModelHost {
             }
         }
         for (id, instance) in instances {
-            guard case .engine(_, let engine) = instance else { continue }
+            guard case .engine(let engine) = instance else { continue }
             let statistics = engine.statistics
             let tokens = completionTokens[id, default: 0]
             if let last = lastStatistics[id] {
@@ -531,7 +528,7 @@ public actor LocalModelHost {
 
     /// The batching engine's counters of a warm model.
     public func engineStatistics(_ id: String) -> LlamaEngineStatistics? {
-        guard case .engine(_, let engine)? = instances[id] else { return nil }
+        guard case .engine(let engine)? = instances[id] else { return nil }
         return engine.statistics
     }
 
@@ -541,7 +538,7 @@ public actor LocalModelHost {
         for (_, load) in loads { _ = try? await load.task.value }
         for (_, drain) in drains { await drain.value }
         for instance in instances.values { await instance.stop() }
-        for snapshot in snapshots.values { await snapshot.parked.shutdown() }
+        for snapshot in snapshots.values { await snapshot.shutdown() }
         for task in closing { await task.value }
         instances = [:]
         snapshots = [:]
@@ -566,13 +563,4 @@ public actor LocalModelHost {
         return hash
     }
 
-    static func milliseconds(_ d: Duration) -> Int64 {
-        let (s, atto) = d.components
-        return s * 1000 + atto / 1_000_000_000_000_000
-    }
-
-    static func nanoseconds(_ d: Duration) -> Int64 {
-        let (s, atto) = d.components
-        return s * 1_000_000_000 + atto / 1_000_000_000
-    }
 }

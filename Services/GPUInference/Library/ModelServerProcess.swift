@@ -1,4 +1,5 @@
 import Catalog
+import ChorusRuntime
 import Contracts
 import Foundation
 import HTTP
@@ -201,8 +202,7 @@ struct SharedTimeMeter {
     private mutating func advance(to now: ContinuousClock.Instant) {
         defer { last = now }
         guard let last, !accrued.isEmpty else { return }
-        let (seconds, attoseconds) = (now - last).components
-        let elapsed = seconds * 1_000_000_000 + attoseconds / 1_000_000_000 + carry
+        let elapsed = (now - last).wholeNanoseconds + carry
         let share = elapsed / Int64(accrued.count)
         carry = elapsed - share * Int64(accrued.count)
         for ticket in accrued.keys { accrued[ticket]! += share }
