@@ -25,3 +25,14 @@ import Testing
         #expect(limiter.trackedKeys == 0)
     }
 }
+
+@Suite struct RequestCounterTests {
+    @Test func routesAreTheFrontDoorsOwnAndEverythingElseIsOther() {
+        #expect(RequestCounter.route(of: "/v1/chat/completions") == "/v1/chat/completions")
+        #expect(RequestCounter.route(of: "/v1/requests/req-123") == "/v1/requests/{id}")
+        #expect(RequestCounter.route(of: "/metrics") == "/metrics")
+        // A scan of random paths must not create a metric per path.
+        #expect(RequestCounter.route(of: "/wp-admin/\(UInt64.random(in: 0...UInt64.max))") == "other")
+        #expect(RequestCounter.route(of: "/v1/chat/completions/x") == "other")
+    }
+}

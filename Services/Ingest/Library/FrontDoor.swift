@@ -254,17 +254,28 @@ public final class FrontDoor: Service, Sendable {
 }
 
 /// Counts HTTP requests by route and status: `chorus_http_requests_total{route, status}`.
+///
+/// Routes are the front door's own; any other path counts as `other`, so that a scan of random paths
+/// cannot create a metric per path.
 struct RequestCounter: RouterMiddleware {
     typealias Context = BasicRequestContext
 
+    static let routes: Set<String> = ["/healthz", "/metrics", "/readyz", "/v1/models", "/v1/chat/completions"]
+    static let requests = MetricFamily<Counter>(counter: "chorus_http_requests_total", labels: ["route", "status"])
+
+    static func route(of path: String) -> String {
+        if path.hasPrefix("/v1/requests/") { return "/v1/requests/{id}" }
+        return routes.contains(path) ? path : "other"
+    }
+
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        let route = request.uri.path.hasPrefix("/v1/requests/") ? "/v1/requests/{id}" : request.uri.path
+        let route = Self.route(of: request.uri.path)
         do {
             let response = try await next(request, context)
-            Counter(label: "chorus_http_requests_total", dimensions: [("route", route), ("status", String(response.status.code))]).increment()
+            Self.requests(route, String(response.status.code)).increment()
             return response
         } catch {
-            Counter(label: "chorus_http_requests_total", dimensions: [("route", route), ("status", "error")]).increment()
+            Self.requests(route, "error").increment()
             throw error
         }
     }
