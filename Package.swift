@@ -188,7 +188,8 @@ let package = Package(
         .testTarget(name: "KafkaTests", dependencies: ["Kafka"], path: "Tests/KafkaTests"),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres"], path: "Tests/PostgresTests"),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP"], path: "Tests/HTTPTests"),
-        .testTarget(name: "LlamaTests", dependencies: ["Llama"], path: "Tests/LlamaTests"),
+        // Every test that runs a real model lives here, under one serialized suite (RealModelTests).
+        .testTarget(name: "LlamaTests", dependencies: ["Llama", "GPUInference", "Catalog", "Contracts"], path: "Tests/LlamaTests"),
         .testTarget(name: "ContractsTests", dependencies: ["Contracts"], path: "Tests/ContractsTests",
                     resources: [.copy("Golden")]),
         .testTarget(name: "IngestTests", dependencies: ["Ingest"], path: "Tests/IngestTests"),

@@ -5,9 +5,12 @@ import Logging
 import Testing
 
 @testable import GPUInference
+@testable import Llama
 
-/// The host with the real GGUF models. Serialized: each test runs libllama on both cores.
-@Suite(.serialized) struct LocalModelHostTests {
+extension RealModelTests {
+/// gpu-inference's host with the real GGUF models, among the other model tests (one at a time: each
+/// runs libllama on both cores, and two at once starve everything else on a two-core machine).
+@Suite struct Host {
     static let root: String = {
         var url = URL(fileURLWithPath: #filePath)
         for _ in 0..<3 { url.deleteLastPathComponent() }
@@ -218,6 +221,7 @@ import Testing
         print("[gpu-inference] 8 concurrent calls: \(identical)/8 texts identical to sequential calls")
         await host.shutdown()
     }
+}
 }
 
 func waitFor(_ condition: () async -> Bool) async throws {
