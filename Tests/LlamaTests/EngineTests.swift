@@ -117,13 +117,36 @@ extension RealModelTests {
             await #expect(throws: LlamaError.self) { try await engine.park() }
         }
 
+        @Test func aGenerationCancelledWhileQueuedFailsClearly() async throws {
+            let engine = try await LlamaEngine(model: model, slots: 1, contextParameters: LlamaContextParameters(contextSize: 512))
+            let started = Atomic(false)
+            let long = Task {
+                try await engine.generate(
+                    prompt: prompts[2], parameters: GenerationParameters(maxTokens: 200, ignoresEndOfText: true),
+                    onChunk: { _ in started.store(true, ordering: .relaxed) })
+            }
+            while !started.load(ordering: .relaxed) { try await Task.sleep(for: .milliseconds(5)) }
+            let queued = Task { try await engine.generate(prompt: prompts[0], parameters: GenerationParameters(maxTokens: 8)) }
+            queued.cancel()
+            let error = await #expect(throws: LlamaError.self) { try await queued.value }
+            #expect(error?.code == .cancelled)
+            long.cancel()
+            _ = try await long.value
+            await engine.shutdown()
+        }
+
         @Test func cancellationAndClosing() async throws {
             let engine = try await LlamaEngine(model: model, slots: 1, contextParameters: LlamaContextParameters(contextSize: 512))
+            let started = Atomic(false)
             let long = Task {
-                try await engine.generate(prompt: prompts[2], parameters: GenerationParameters(maxTokens: 400, ignoresEndOfText: true))
+                try await engine.generate(
+                    prompt: prompts[2], parameters: GenerationParameters(maxTokens: 400, ignoresEndOfText: true),
+                    onChunk: { _ in started.store(true, ordering: .relaxed) })
             }
+            // Cancelled once it runs (a generation cancelled while queued fails with .cancelled instead).
+            while !started.load(ordering: .relaxed) { try await Task.sleep(for: .milliseconds(5)) }
             let queued = Task { try await engine.generate(prompt: prompts[0], parameters: GenerationParameters(maxTokens: 8)) }
-            try await Task.sleep(for: .milliseconds(200))
+            try await Task.sleep(for: .milliseconds(50))
             long.cancel()
             let cancelled = try await long.value
             #expect(cancelled.finishReason == .cancelled)
