@@ -105,7 +105,7 @@ let package = Package(
         // Message contracts of every topic: pure Swift, no C.
         .target(name: "Contracts", path: "Shared/Contracts"),
         // The stored trail: PostgreSQL reads and writes of the pipeline tables shared by several stages.
-        .target(name: "Trail", dependencies: ["Contracts", "Postgres"], path: "Shared/Trail"),
+        .target(name: "Trail", dependencies: ["ChorusRuntime", "Contracts", "Postgres"], path: "Shared/Trail"),
         // The model catalog and presets (config/models.yaml).
         .target(name: "Catalog", dependencies: ["ChorusRuntime", "Contracts"], path: "Shared/Catalog"),
 

@@ -5,11 +5,24 @@ extension KafkaSettings {
     /// `kafka.fetch_wait` / `CHORUS_KAFKA_FETCH_WAIT`: how long a fetch may wait at the broker for data.
     ///
     /// Tansu answers a waiting fetch only when the wait ends, so this bounds each hop's latency (1 ms
-    /// ≈ 2 ms per hop) at the price of idle polling (about 17% of a core per idle consumer at 1 ms,
-    /// 8% at 5 ms, measured 2026-11-21). Real Kafka answers early: raise it there.
-    public func fetchWait(_ reader: ConfigurationReader) throws -> Duration {
-        try reader.duration("kafka.fetch_wait", default: .milliseconds(1))
+    /// ≈ 2 ms per hop) at the price of idle polling: each consumer waiting at 1 ms costs Tansu about
+    /// 15% of a core, 7% at 5 ms, 2% at 100 ms (measured 2026-11-21). Real Kafka answers early: raise it there.
+    ///
+    /// `kafka.fetch_waits.<stage>` / `CHORUS_KAFKA_FETCH_WAITS_<STAGE>` sets one stage's wait. Stages off
+    /// the answer's critical path wait longer by default (``offPathFetchWaits``), never less than `kafka.fetch_wait`.
+    public func fetchWait(_ reader: ConfigurationReader, stage: String? = nil) throws -> Duration {
+        let base = try reader.duration("kafka.fetch_wait", default: .milliseconds(1))
+        guard let stage else { return base }
+        let fallback = max(base, Self.offPathFetchWaits[stage] ?? base)
+        return try reader.duration("kafka.fetch_waits.\(stage)", default: fallback)
     }
+
+    /// Default fetch waits of the stages whose hops do not hold up an answer by much: billing meters
+    /// after the fact; a local model's call takes far longer than a few milliseconds of fetch wait.
+    public static let offPathFetchWaits: [String: Duration] = [
+        "billing": .milliseconds(100),
+        "gpu-inference": .milliseconds(5),
+    ]
 
     public func client(id: String) -> KafkaClientConfiguration {
         KafkaClientConfiguration(
@@ -25,7 +38,7 @@ extension KafkaSettings {
     /// drops repeats by key (call id, usage event id, request id). `acks=all` stays; `kafka.settings`
     /// can switch idempotence back on for a durable cluster.
     public func producer(id: String) -> KafkaProducerConfiguration {
-        var raw = ["enable.idempotence": "false", "acks": "all"]
+        var raw = ["enable.idempotence": "false", "acks": "all", "max.in.flight.requests.per.connection": "1"]
         raw.merge(rawSettings) { _, configured in configured }
         return KafkaProducerConfiguration(client: client(id: id), rawSettings: raw)
     }

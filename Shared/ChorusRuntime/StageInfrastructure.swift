@@ -20,7 +20,7 @@ public struct StageInfrastructure: Sendable {
 
     public static func connect(name: String, reader: ConfigurationReader, logger: Logger) async throws -> StageInfrastructure {
         let kafka = try KafkaSettings(reader: reader)
-        let fetchWait = try kafka.fetchWait(reader)
+        let fetchWait = try kafka.fetchWait(reader, stage: name)
         try await kafka.prepare(topics: Topics.all, logger: logger)
         let database = try await DatabaseSettings(reader: reader).connectedPool(applicationName: name, logger: logger)
         let producer = try KafkaProducer(configuration: kafka.producer(id: name), logger: logger)
@@ -59,11 +59,27 @@ public struct StageInfrastructure: Sendable {
         ChorusMetrics.produced(name, topic).increment()
     }
 
-    /// ``publish(_:to:key:headers:)`` as a plain function value (for ``Trail/TrailStore/serve(_:publish:run:)``).
-    @Sendable public func publish(_ value: any Encodable & Sendable, _ topic: String, _ key: String) async throws {
-        _ = try await producer.send(
-            topic: topic, key: Array(key.utf8), value: try JSONCoding.encode(value), headers: [KafkaHeader]().withTraceParent())
-        ChorusMetrics.produced(name, topic).increment()
+    /// A value as JSON under `key`, with the current trace's `traceparent` unless `headers` carry one:
+    /// one message of a batch for ``publish(_:)``.
+    public func message<T: Encodable>(_ value: T, to topic: String, key: String, headers: [KafkaHeader] = []) throws -> KafkaOutgoingMessage {
+        KafkaOutgoingMessage(topic: topic, key: Array(key.utf8), value: try JSONCoding.encode(value), headers: headers.withTraceParent())
+    }
+
+    /// Publishes messages together and waits until the broker acknowledged all of them: one wait for
+    /// the slowest acknowledgement instead of one after another. Messages of one partition keep their order.
+    public func publish(_ messages: [KafkaOutgoingMessage]) async throws {
+        _ = try await producer.send(messages)
+        for message in messages { ChorusMetrics.produced(name, message.topic).increment() }
+    }
+
+    /// Values as JSON, each under its key, published together (for ``Trail/TrailStore/serve(_:publish:run:)``).
+    @Sendable public func publish(values: [(value: any Encodable & Sendable, topic: String, key: String)]) async throws {
+        var messages: [KafkaOutgoingMessage] = []
+        for (value, topic, key) in values {
+            messages.append(KafkaOutgoingMessage(
+                topic: topic, key: Array(key.utf8), value: try JSONCoding.encode(value), headers: [KafkaHeader]().withTraceParent()))
+        }
+        try await publish(messages)
     }
 }
 

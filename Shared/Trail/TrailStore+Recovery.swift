@@ -31,10 +31,9 @@ extension TrailStore {
 
     /// Every response recorded for a request.
     public func storedResponses(requestID: String) async throws -> [ModelResponse] {
-        var responses: [ModelResponse] = []
-        for row in try await database.query("SELECT call_id FROM responses WHERE request_id = \(requestID) ORDER BY call_id") {
-            if let response = try await storedResponse(callID: try row.decode(String.self, at: 0)) { responses.append(response) }
-        }
-        return responses
+        let ids = try await database.query("SELECT call_id FROM responses WHERE request_id = \(requestID) ORDER BY call_id")
+            .map { try $0.decode(String.self, at: 0) }
+        let found = try await storedResponses(callIDs: ids)
+        return ids.compactMap { found[$0] }
     }
 }

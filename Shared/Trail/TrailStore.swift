@@ -29,39 +29,73 @@ public struct TrailStore: Sendable {
 
     /// The response already recorded for a call (a redelivered call is answered from here, not re-run).
     public func storedResponse(callID: String) async throws -> ModelResponse? {
+        try await storedResponses(callIDs: [callID])[callID]
+    }
+
+    /// The responses recorded for any of `callIDs`, by call id: one round trip for many calls.
+    public func storedResponses(callIDs: [String]) async throws -> [String: ModelResponse] {
+        guard !callIDs.isEmpty else { return [:] }
+        let ids = String(decoding: try JSONEncoder().encode(callIDs), as: UTF8.self)
         let rows = try await database.query("""
-            SELECT r.request_id, c.role, c.round, c.idx, r.model, r.provider, r.content, r.error_code, r.error_message,
+            SELECT r.call_id, r.request_id, c.role, c.round, c.idx, r.model, r.provider, r.content, r.error_code, r.error_message,
                    r.finish_reason, r.latency_ms, r.prompt_tokens, r.completion_tokens, r.cached_prompt_tokens,
                    r.device_nanos, r.cold_start, r.attempts
-            FROM responses r JOIN calls c ON c.id = r.call_id WHERE r.call_id = \(callID)
+            FROM responses r JOIN calls c ON c.id = r.call_id
+            WHERE r.call_id IN (SELECT jsonb_array_elements_text(\(ids)::jsonb))
             """)
-        guard let row = rows.first else { return nil }
-        let errorCode = try row.decode(String?.self, at: 7)
-        return ModelResponse(
-            callID: callID, requestID: try row.decode(String.self, at: 0),
-            role: CallRole(rawValue: try row.decode(String.self, at: 1)) ?? .pool, round: try row.decode(Int.self, at: 2),
-            index: try row.decode(Int.self, at: 3), model: try row.decode(String.self, at: 4),
-            provider: try row.decode(String?.self, at: 5), content: try row.decode(String?.self, at: 6),
-            error: errorCode.map { ErrorInfo(code: $0, message: (try? row.decode(String?.self, at: 8)) ?? "") },
-            finishReason: try row.decode(String?.self, at: 9), latencyMs: try row.decode(Int64.self, at: 10),
-            usage: TokenUsage(
-                promptTokens: try row.decode(Int.self, at: 11), completionTokens: try row.decode(Int.self, at: 12),
-                cachedPromptTokens: try row.decode(Int.self, at: 13)),
-            deviceNanos: try row.decode(Int64?.self, at: 14), coldStart: try row.decode(Bool?.self, at: 15),
-            attempts: try row.decode(Int.self, at: 16))
+        var found: [String: ModelResponse] = [:]
+        for row in rows {
+            let callID = try row.decode(String.self, at: 0)
+            let errorCode = try row.decode(String?.self, at: 8)
+            found[callID] = ModelResponse(
+                callID: callID, requestID: try row.decode(String.self, at: 1),
+                role: CallRole(rawValue: try row.decode(String.self, at: 2)) ?? .pool, round: try row.decode(Int.self, at: 3),
+                index: try row.decode(Int.self, at: 4), model: try row.decode(String.self, at: 5),
+                provider: try row.decode(String?.self, at: 6), content: try row.decode(String?.self, at: 7),
+                error: errorCode.map { ErrorInfo(code: $0, message: (try? row.decode(String?.self, at: 9)) ?? "") },
+                finishReason: try row.decode(String?.self, at: 10), latencyMs: try row.decode(Int64.self, at: 11),
+                usage: TokenUsage(
+                    promptTokens: try row.decode(Int.self, at: 12), completionTokens: try row.decode(Int.self, at: 13),
+                    cachedPromptTokens: try row.decode(Int.self, at: 14)),
+                deviceNanos: try row.decode(Int64?.self, at: 15), coldStart: try row.decode(Bool?.self, at: 16),
+                attempts: try row.decode(Int.self, at: 17))
+        }
+        return found
     }
 
     /// Records a worker's response with the usage events it is about to publish (first write wins).
-    public func recordResponse(_ r: ModelResponse, usage: [UsageEvent] = []) async throws {
-        let events = usage.isEmpty ? nil : String(decoding: try JSONEncoder().encode(usage), as: UTF8.self)
+    public func recordResponse(_ response: ModelResponse, usage: [UsageEvent] = []) async throws {
+        try await recordResponses([RecordedResponse(response: response, usage: usage)])
+    }
+
+    /// Records many responses in one statement (first write wins for each call).
+    ///
+    /// The rows travel as one JSON parameter, unpacked by `jsonb_to_recordset`: one round trip and
+    /// one commit whatever their number.
+    public func recordResponses(_ responses: [RecordedResponse]) async throws {
+        guard !responses.isEmpty else { return }
+        let rows = try responses.map { recorded -> ResponseRow in
+            let r = recorded.response
+            return ResponseRow(
+                call_id: r.callID, request_id: r.requestID, model: r.model, provider: r.provider,
+                content: r.error == nil ? (r.content ?? "") : nil, error_code: r.error?.code, error_message: r.error?.message,
+                finish_reason: r.finishReason, latency_ms: r.latencyMs, prompt_tokens: r.usage.promptTokens,
+                completion_tokens: r.usage.completionTokens, cached_prompt_tokens: r.usage.cachedPromptTokens,
+                device_nanos: r.deviceNanos, cold_start: r.coldStart, attempts: r.attempts,
+                usage_events: recorded.usage.isEmpty ? nil : String(decoding: try JSONEncoder().encode(recorded.usage), as: UTF8.self))
+        }
+        let json = String(decoding: try JSONEncoder().encode(rows), as: UTF8.self)
         try await database.execute("""
             INSERT INTO responses (call_id, request_id, model, provider, content, error_code, error_message, finish_reason,
                                    latency_ms, prompt_tokens, completion_tokens, cached_prompt_tokens, device_nanos, cold_start, attempts,
                                    usage_events)
-            VALUES (\(r.callID), \(r.requestID), \(r.model), \(r.provider), \(r.error == nil ? (r.content ?? "") : nil),
-                    \(r.error?.code), \(r.error?.message), \(r.finishReason), \(r.latencyMs), \(r.usage.promptTokens),
-                    \(r.usage.completionTokens), \(r.usage.cachedPromptTokens), \(r.deviceNanos), \(r.coldStart), \(r.attempts),
-                    \(events)::jsonb)
+            SELECT call_id, request_id, model, provider, content, error_code, error_message, finish_reason,
+                   latency_ms, prompt_tokens, completion_tokens, cached_prompt_tokens, device_nanos, cold_start, attempts,
+                   usage_events::jsonb
+            FROM jsonb_to_recordset(\(json)::jsonb) AS v(
+                call_id text, request_id text, model text, provider text, content text, error_code text, error_message text,
+                finish_reason text, latency_ms bigint, prompt_tokens integer, completion_tokens integer,
+                cached_prompt_tokens integer, device_nanos bigint, cold_start boolean, attempts integer, usage_events text)
             ON CONFLICT (call_id) DO NOTHING
             """)
     }
@@ -78,30 +112,54 @@ public struct TrailStore: Sendable {
     @discardableResult
     public func recordAnswer(_ answer: Answer, rawVerdict: String? = nil) async throws -> Bool {
         let payload = String(decoding: try JSONEncoder().encode(answer), as: UTF8.self)
-        return try await database.transaction { connection in
-            let inserted = try await connection.execute("""
+        // One statement (one round trip, one commit): the answer (its trigger closes the open request),
+        // the request's budget hold released (billing has or will have its cost), and the judgment.
+        let verdict = answer.status == .rejected ? nil : answer.verdict
+        let rows = try await database.query("""
+            WITH answered AS (
                 INSERT INTO answers (request_id, project_id, status, answer, error_code, error_message, latency_ms, payload)
                 VALUES (\(answer.id), \(answer.project), \(answer.status.rawValue), \(answer.answer), \(answer.error?.code),
                         \(answer.error?.message), \(answer.latencyMs), \(payload)::jsonb)
                 ON CONFLICT (request_id) DO NOTHING
-                """)
-            // The request is settled: its estimate no longer holds budget (billing has or will have its cost).
-            try await connection.execute("DELETE FROM budget_holds WHERE request_id = \(answer.id)")
-            if inserted == 1, let verdict = answer.verdict, answer.status != .rejected {
-                try await connection.execute("""
-                    INSERT INTO judgments (request_id, method, chosen, judge_model, rationale, raw_verdict)
-                    VALUES (\(answer.id), \(verdict.method), \(verdict.chosen), \(verdict.judgeModel), \(verdict.rationale), \(rawVerdict))
-                    ON CONFLICT (request_id) DO NOTHING
-                    """)
-            }
-            return inserted == 1
-        }
+                RETURNING request_id
+            ), released AS (
+                DELETE FROM budget_holds WHERE request_id = \(answer.id)
+            ), judged AS (
+                INSERT INTO judgments (request_id, method, chosen, judge_model, rationale, raw_verdict)
+                SELECT request_id, \(verdict?.method), \(verdict?.chosen), \(verdict?.judgeModel), \(verdict?.rationale), \(rawVerdict)
+                FROM answered WHERE \(verdict != nil)
+                ON CONFLICT (request_id) DO NOTHING
+            )
+            SELECT count(*) FROM answered
+            """)
+        return try rows.first?.decode(Int.self, at: 0) == 1
     }
 
     /// The published answer of a request, as JSON, if it has one.
     public func storedAnswer(requestID: String) async throws -> String? {
         try await database.query("SELECT payload::text FROM answers WHERE request_id = \(requestID)").first?.decode(String.self, at: 0)
     }
+}
+
+/// One `responses` row as `jsonb_to_recordset` reads it (keys are the column names).
+private struct ResponseRow: Encodable {
+    var call_id: String
+    var request_id: String
+    var model: String
+    var provider: String?
+    var content: String?
+    var error_code: String?
+    var error_message: String?
+    var finish_reason: String?
+    var latency_ms: Int64
+    var prompt_tokens: Int
+    var completion_tokens: Int
+    var cached_prompt_tokens: Int
+    var device_nanos: Int64?
+    var cold_start: Bool?
+    var attempts: Int
+    /// The usage events as JSON text (cast to jsonb in the statement), nil when there are none.
+    var usage_events: String?
 }
 
 /// Which worker topic a call goes to.
@@ -124,26 +182,3 @@ extension UsageEvent {
     }
 }
 
-extension TrailStore {
-    /// Serves a model call at most once, for the workers.
-    ///
-    /// A call whose response is already recorded (a redelivery after a crash) is answered from the
-    /// record, so the model is never run or paid for twice. Otherwise `run` produces the response and
-    /// its usage events; the response is recorded first, then the usage and the response are published.
-    public func serve(
-        _ call: ModelCall,
-        publish: @Sendable (_ value: any Encodable & Sendable, _ topic: String, _ key: String) async throws -> Void,
-        run: () async -> (response: ModelResponse, usage: [UsageEvent])
-    ) async throws {
-        if let stored = try await storedResponse(callID: call.callID) {
-            // The first delivery may have died before publishing its usage: billing drops repeats.
-            for event in try await storedUsage(callID: call.callID) { try await publish(event, Topics.usage, call.requestID) }
-            try await publish(FusionEvent.response(stored), Topics.fusion, call.requestID)
-            return
-        }
-        let (response, usage) = await run()
-        try await recordResponse(response, usage: usage)
-        for event in usage { try await publish(event, Topics.usage, call.requestID) }
-        try await publish(FusionEvent.response(response), Topics.fusion, call.requestID)
-    }
-}

@@ -39,15 +39,6 @@ import Testing
             occurredAtMs: Int64(Date().timeIntervalSince1970 * 1000))
     }
 
-    /// Runs a billing writer for the duration of `body`.
-    static func withWriter(_ stage: BillingStage, _ body: () async throws -> Void) async throws {
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await stage.writer.run() }
-            try await body()
-            group.cancelAll()
-        }
-    }
-
     @Test func costsAreExactAndRedeliveryChangesNothing() async throws {
         let tag = UUID().uuidString.prefix(8).lowercased()
         let db = Self.pool()
@@ -59,12 +50,10 @@ import Testing
             Self.event(String(tag), 1, model: "local-\(tag)", provider: "local", usage: TokenUsage(promptTokens: 10, completionTokens: 5), deviceNanos: 41_250_000),
             Self.event(String(tag), 2, model: "remote-\(tag)", provider: "p", usage: TokenUsage(promptTokens: 1_000_000, completionTokens: 1_000_000, cachedPromptTokens: 400_000)),
         ]
-        try await Self.withWriter(stage) {
-            // Every event delivered twice, concurrently: the ledger keeps one of each.
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for event in events + events { group.addTask { try await stage.writer.submit(event) } }
-                try await group.waitForAll()
-            }
+        // Every event delivered twice, concurrently: the ledger keeps one of each.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for event in events + events { group.addTask { try await stage.writer.submit(event) } }
+            try await group.waitForAll()
         }
         let rows = try await db.query("""
             SELECT event_id, cost_usd::text, price_id IS NOT NULL FROM usage_events WHERE request_id = \("bill-\(tag)") ORDER BY event_id

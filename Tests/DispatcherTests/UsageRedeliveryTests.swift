@@ -35,9 +35,11 @@ import Trail
 
         let published = Mutex<[(String, String)]>([])
         let ran = Mutex(false)
-        try await store.serve(call, publish: { value, topic, _ in
-            let json = String(decoding: try JSONEncoder().encode(value), as: UTF8.self)
-            published.withLock { $0.append((topic, json)) }
+        try await CallRecorder(database: db).serve(call, publish: { values in
+            for (value, topic, _) in values {
+                let json = String(decoding: try JSONEncoder().encode(value), as: UTF8.self)
+                published.withLock { $0.append((topic, json)) }
+            }
         }) {
             ran.withLock { $0 = true }
             return (response, [])

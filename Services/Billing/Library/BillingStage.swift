@@ -9,12 +9,14 @@ import Postgres
 /// billing: usage events from `chorus.usage` → `usage_events`, many per transaction, idempotent by
 /// event id: a redelivered event changes nothing.
 public final class BillingStage: Sendable {
-    public let writer: BatchWriter<UsageEvent>
+    /// Writes the events of all messages in flight together (group commit).
+    public let writer: Batcher<UsageEvent, Void>
 
     /// - Parameter prices: from ``PriceBook/synchronize(_:database:)``.
     public init(database: PostgresPool, prices: PriceBook, maxBatch: Int = 500) {
-        writer = BatchWriter(maxBatch: maxBatch) { events in
+        writer = Batcher(maxBatch: maxBatch) { events in
             try await Self.record(events, prices: prices, database: database)
+            return Array(repeating: (), count: events.count)
         }
     }
 

@@ -10,5 +10,5 @@ await ServiceMain.run(name: "billing") { reader, logger in
     let consumer = try infrastructure.consumer(group: "billing", topics: [Topics.usage])
     // Many events in flight at once is what lets the writer batch them.
     let loop = StageLoop(name: "billing", consumer: consumer, producer: infrastructure.producer, maxInFlight: 2048, logger: logger, handler: stage.handle)
-    return [infrastructure.producer, infrastructure.database, consumer, stage.writer, loop] + (try infrastructure.operations())
+    return [infrastructure.producer, infrastructure.database, consumer, loop] + (try infrastructure.operations())
 }

@@ -11,10 +11,27 @@ import Trail
 public final class DispatcherStage: Sendable {
     private let catalog: ModelCatalog
     private let infrastructure: StageInfrastructure
+    /// Budget holds and call records of all requests in flight, batched: one round trip for each
+    /// per batch instead of per request.
+    private let admissions: Batcher<Admission, String?>
 
     public init(catalog: ModelCatalog, infrastructure: StageInfrastructure) {
         self.catalog = catalog
         self.infrastructure = infrastructure
+        let database = infrastructure.database
+        admissions = Batcher(maxBatch: 256) { batch in
+            let refusals = try await Self.holdBudgets(batch.map { ($0.request, $0.estimate) }, database: database)
+            let approved = zip(batch, refusals).filter { $0.1 == nil }.flatMap { $0.0.calls }
+            try await TrailStore(database: database).recordCalls(approved)
+            return refusals
+        }
+    }
+
+    /// A request to admit: its estimate held against its project's budget, then its calls recorded.
+    struct Admission: Sendable {
+        var request: FusionRequest
+        var estimate: Money
+        var calls: [(call: ModelCall, target: CallTarget)]
     }
 
     public func handle(_ message: KafkaMessage) async throws -> StageLoop.Completion {
@@ -34,7 +51,22 @@ public final class DispatcherStage: Sendable {
         let store = TrailStore(database: infrastructure.database)
         var dispatchedBefore = false
         if resumingAtMs != nil { dispatchedBefore = !(try await store.recordedCallIDs(requestID: request.id).isEmpty) }
-        if !dispatchedBefore, let refusal = try await Self.checkBudget(request, catalog: catalog, database: infrastructure.database) {
+        let calls = request.poolCalls().map { call in
+            (call: call, target: (catalog.models[call.model]?.isLocal ?? false) ? CallTarget.local : .remote)
+        }
+        let refusal: String?
+        if dispatchedBefore {
+            refusal = nil
+            try await store.recordCalls(calls)
+        } else {
+            let estimate = catalog.estimate(request)
+            if let capped = Self.capRefusal(request, estimate: estimate) {
+                refusal = capped
+            } else {
+                refusal = try await admissions.submit(Admission(request: request, estimate: estimate, calls: calls))
+            }
+        }
+        if let refusal {
             // Refused before any model is called: nothing is billed.
             let answer = Answer.rejected(
                 id: request.id, project: request.project, error: ErrorInfo(code: "over_budget", message: refusal),
@@ -47,72 +79,81 @@ public final class DispatcherStage: Sendable {
             try await infrastructure.publish(answer, to: Topics.answers, key: request.id)
             return
         }
-        let calls = request.poolCalls().map { call in
-            (call: call, target: (catalog.models[call.model]?.isLocal ?? false) ? CallTarget.local : .remote)
-        }
-        try await store.recordCalls(calls)
         var stored: [String: ModelResponse] = [:]
         if resumingAtMs != nil {
             for response in try await store.storedResponses(requestID: request.id) where response.role == .pool {
                 stored[response.callID] = response
             }
         }
-        // The plan first: the responses share its key on chorus.fusion, so the judge sees it before any of them.
-        try await infrastructure.publish(FusionEvent.plan(request), to: Topics.fusion, key: request.id)
-        let recorded = stored
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for (call, target) in calls {
-                group.addTask {
-                    if let response = recorded[call.callID] {
-                        // Its usage too, in case the worker died before publishing it (billing drops repeats).
-                        for event in try await store.storedUsage(callID: call.callID) {
-                            try await self.infrastructure.publish(event, to: Topics.usage, key: call.requestID)
-                        }
-                        try await self.infrastructure.publish(FusionEvent.response(response), to: Topics.fusion, key: call.requestID)
-                        return
-                    }
-                    var call = call
-                    if let now = resumingAtMs { call.deadlineMs = max(call.deadlineMs, now + Int64(request.options.timeoutMs)) }
-                    try await self.infrastructure.publish(call, to: target.topic, key: call.callID)
+        // The plan and the calls go out together: the judge keeps responses that arrive before their plan.
+        var outgoing = [try infrastructure.message(FusionEvent.plan(request), to: Topics.fusion, key: request.id)]
+        for (call, target) in calls {
+            if let response = stored[call.callID] {
+                // Its usage too, in case the worker died before publishing it (billing drops repeats).
+                for event in try await store.storedUsage(callID: call.callID) {
+                    outgoing.append(try infrastructure.message(event, to: Topics.usage, key: call.requestID))
                 }
+                outgoing.append(try infrastructure.message(FusionEvent.response(response), to: Topics.fusion, key: call.requestID))
+                continue
             }
-            try await group.waitForAll()
+            var call = call
+            if let now = resumingAtMs { call.deadlineMs = max(call.deadlineMs, now + Int64(request.options.timeoutMs)) }
+            outgoing.append(try infrastructure.message(call, to: target.topic, key: call.callID))
         }
+        try await infrastructure.publish(outgoing)
     }
 
     /// Checks `max_cost_usd` and the project's budget against the request's estimated cost, and holds
     /// the estimate against the budget until the request is answered. Returns why it is refused, if it is.
-    ///
-    /// The project row is locked while spend, holds and the estimate are compared, so concurrent
-    /// requests cannot jointly overspend by more than the calls already in flight.
     public static func checkBudget(_ request: FusionRequest, catalog: ModelCatalog, database: PostgresPool) async throws -> String? {
         let estimate = catalog.estimate(request)
-        if let cap = request.options.maxCostUSD, estimate > cap {
-            return "the request may cost up to $\(estimate), more than its max_cost_usd of $\(cap)"
+        if let refusal = capRefusal(request, estimate: estimate) { return refusal }
+        return try await holdBudgets([(request, estimate)], database: database)[0]
+    }
+
+    /// Why the request's own `max_cost_usd` refuses it, if it does.
+    static func capRefusal(_ request: FusionRequest, estimate: Money) -> String? {
+        guard let cap = request.options.maxCostUSD, estimate > cap else { return nil }
+        return "the request may cost up to $\(estimate), more than its max_cost_usd of $\(cap)"
+    }
+
+    /// Holds each request's estimate against its project's budget, in one round trip for all
+    /// (`hold_budget`, migrations/0010); returns, in order, why each is refused (nil: it may go ahead).
+    ///
+    /// A project with a budget has its row locked while spend, holds and the estimate are compared, so
+    /// concurrent requests cannot jointly overspend by more than the calls already in flight. Requests
+    /// are held in project order, so that two batches lock the same projects in the same order.
+    static func holdBudgets(_ requests: [(request: FusionRequest, estimate: Money)], database: PostgresPool) async throws -> [String?] {
+        guard !requests.isEmpty else { return [] }
+        let order = requests.indices.sorted { (requests[$0].request.project, $0) < (requests[$1].request.project, $1) }
+        let rows = order.map { index in
+            BudgetHoldRow(
+                i: index, request_id: requests[index].request.id, project_id: requests[index].request.project,
+                estimate: requests[index].estimate.description)
         }
-        return try await database.transaction { db -> String? in
-            guard let row = try await db.query("""
-                SELECT budget_usd::text, spent_usd::text FROM projects WHERE id = \(request.project) FOR UPDATE
-                """).first
-            else { return nil }
-            let (budgetText, spentText) = try row.decode((String?, String).self)
-            try await db.execute("UPDATE requests SET estimated_cost_usd = \(estimate.description)::numeric WHERE id = \(request.id)")
-            guard let budgetText, let budget = Money(decimal: budgetText) else { return nil }
-            let alreadyHeld = try await db.query("SELECT count(*) FROM budget_holds WHERE request_id = \(request.id)").first!.decode(Int.self, at: 0)
-            if alreadyHeld > 0 { return nil }  // a redelivery of an approved request
-            let heldText = try await db.query("""
-                SELECT coalesce(sum(amount_usd), 0)::text FROM budget_holds WHERE project_id = \(request.project)
-                """).first!.decode(String.self, at: 0)
+        let json = String(decoding: try JSONEncoder().encode(rows), as: UTF8.self)
+        var refusals = [String?](repeating: nil, count: requests.count)
+        for row in try await database.query("""
+            SELECT v.i, h.budget, h.spent, h.held
+            FROM jsonb_to_recordset(\(json)::jsonb) AS v(i integer, request_id text, project_id text, estimate numeric)
+            CROSS JOIN LATERAL hold_budget(v.request_id, v.project_id, v.estimate) AS h
+            """) {
+            let (index, budgetText, spentText, heldText) = try row.decode((Int, String, String, String).self)
+            let (request, estimate) = requests[index]
+            let budget = Money(decimal: budgetText) ?? .zero
             let spent = Money(decimal: spentText) ?? .zero
             let held = Money(decimal: heldText) ?? .zero
-            if spent + held + estimate > budget {
-                return "project \(request.project) has spent $\(spent) of its $\(budget) budget ($\(held) more is held by requests in flight); this request may cost up to $\(estimate)"
-            }
-            try await db.execute("""
-                INSERT INTO budget_holds (request_id, project_id, amount_usd)
-                VALUES (\(request.id), \(request.project), \(estimate.description)::numeric) ON CONFLICT DO NOTHING
-                """)
-            return nil
+            refusals[index] = "project \(request.project) has spent $\(spent) of its $\(budget) budget ($\(held) more is held by requests in flight); this request may cost up to $\(estimate)"
         }
+        return refusals
     }
+}
+
+/// One request of ``DispatcherStage/holdBudgets(_:database:)`` as `jsonb_to_recordset` reads it.
+private struct BudgetHoldRow: Encodable {
+    var i: Int
+    var request_id: String
+    var project_id: String
+    /// Exact decimal text (numeric in the statement).
+    var estimate: String
 }

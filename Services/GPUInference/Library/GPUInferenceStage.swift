@@ -10,15 +10,17 @@ import Trail
 public final class GPUInferenceStage: Service, Sendable {
     public let host: LocalModelHost
     private let infrastructure: StageInfrastructure
+    private let recorder: CallRecorder
 
     public init(host: LocalModelHost, infrastructure: StageInfrastructure) {
         self.host = host
         self.infrastructure = infrastructure
+        recorder = CallRecorder(database: infrastructure.database)
     }
 
     public func handle(_ message: KafkaMessage) async throws -> StageLoop.Completion {
         let call = try JSONCoding.decode(ModelCall.self, from: message.value)
-        try await TrailStore(database: infrastructure.database).serve(call, publish: infrastructure.publish) {
+        try await recorder.serve(call, publish: infrastructure.publish(values:)) {
             let (response, metering) = await host.generate(call)
             guard response.error == nil, let metering else { return (response, []) }
             var usage = UsageEvent.attempt(

@@ -13,10 +13,15 @@ public final class IngestStage: Sendable {
     private let validator: RequestValidator
     private let infrastructure: StageInfrastructure
     private let projects = Mutex(ProjectCache())
+    /// The requests of all messages in flight recorded together: one statement per batch.
+    private let intake: Batcher<RequestRow, Bool>
 
     public init(validator: RequestValidator, infrastructure: StageInfrastructure) {
         self.validator = validator
         self.infrastructure = infrastructure
+        let database = infrastructure.database
+        let namespace = Topics.current.namespace
+        intake = Batcher(maxBatch: 256) { rows in try await Self.record(rows, namespace: namespace, database: database) }
     }
 
     private var database: PostgresPool { infrastructure.database }
@@ -78,25 +83,8 @@ public final class IngestStage: Sendable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         let canonical = String(decoding: try encoder.encode(identity), as: UTF8.self)
-        let options = String(decoding: try JSONEncoder().encode(request.options), as: UTF8.self)
-        let messages = String(decoding: try JSONEncoder().encode(request.messages), as: UTF8.self)
-        let acceptedAt = Date(timeIntervalSince1970: Double(request.acceptedAtMs) / 1000)
-        let deadline = Date(timeIntervalSince1970: Double(request.poolDeadlineMs) / 1000)
-        // The request and its open_requests row (what the reconciler watches) in one statement.
-        let span = request.settleSpanMs
-        let inserted = try await database.query("""
-            WITH recorded AS (
-                INSERT INTO requests (id, project_id, mode, preset, pool, judge, options, messages, content_hash, trace_parent, accepted_at, deadline_at)
-                VALUES (\(request.id), \(request.project), \(request.mode.rawValue), \(request.preset), string_to_array(\(request.pool.joined(separator: "\u{1F}")), chr(31)),
-                        \(request.judge), \(options)::jsonb, \(messages)::jsonb, sha256(convert_to(\(canonical)::text, 'UTF8')), \(traceParent), \(acceptedAt), \(deadline))
-                ON CONFLICT (id) DO NOTHING
-                RETURNING id
-            )
-            INSERT INTO open_requests (request_id, namespace, span_ms, next_check_at)
-            SELECT id, \(Topics.current.namespace), \(span), \(acceptedAt)::timestamptz + \(span) * interval '1 millisecond' FROM recorded
-            RETURNING request_id
-            """)
-        if inserted.isEmpty {
+        let inserted = try await intake.submit(RequestRow(request, canonical: canonical, traceParent: traceParent))
+        if !inserted {
             // The id is known: the same request again, or another one reusing its id.
             let rows = try await database.query("""
                 SELECT r.content_hash = sha256(convert_to(\(canonical)::text, 'UTF8')), a.payload::text
@@ -121,6 +109,35 @@ public final class IngestStage: Sendable {
         return true
     }
 
+    /// Records requests, each with its `open_requests` row (what the reconciler watches), in one
+    /// statement; returns, in order, whether each was new (false: its id was recorded before).
+    static func record(_ rows: [RequestRow], namespace: String, database: PostgresPool) async throws -> [Bool] {
+        // One row per id in the statement; a repeat within the batch is a repeat of the first.
+        var seen = Set<String>()
+        let unique = rows.filter { seen.insert($0.id).inserted }
+        let json = String(decoding: try JSONEncoder().encode(unique), as: UTF8.self)
+        let recorded = Set(try await database.query("""
+            WITH v AS (
+                SELECT * FROM jsonb_to_recordset(\(json)::jsonb) AS v(
+                    id text, project_id text, mode text, preset text, pool text[], judge text, options jsonb, messages jsonb,
+                    canonical text, trace_parent text, accepted_at_ms bigint, deadline_ms bigint, span_ms bigint)
+            ), recorded AS (
+                INSERT INTO requests (id, project_id, mode, preset, pool, judge, options, messages, content_hash, trace_parent, accepted_at, deadline_at)
+                SELECT id, project_id, mode, preset, pool, judge, options, messages, sha256(convert_to(canonical, 'UTF8')), trace_parent,
+                       to_timestamp(accepted_at_ms / 1000.0), to_timestamp(deadline_ms / 1000.0)
+                FROM v
+                ON CONFLICT (id) DO NOTHING
+                RETURNING id
+            )
+            INSERT INTO open_requests (request_id, namespace, span_ms, next_check_at)
+            SELECT v.id, \(namespace), v.span_ms, to_timestamp(v.accepted_at_ms / 1000.0) + v.span_ms * interval '1 millisecond'
+            FROM recorded JOIN v USING (id)
+            RETURNING request_id
+            """).map { try $0.decode(String.self, at: 0) })
+        var first = Set<String>()
+        return rows.map { row in recorded.contains(row.id) && first.insert(row.id).inserted }
+    }
+
     private func refreshProjectsIfStale() async throws {
         if projects.withLock({ $0.isStale }) { try await refreshProjects() }
     }
@@ -139,5 +156,40 @@ struct ProjectCache: Sendable {
     var isStale: Bool {
         guard let loadedAt else { return true }
         return ContinuousClock.now - loadedAt > .seconds(5)
+    }
+}
+
+/// One request as the intake statement reads it (`jsonb_to_recordset`: keys are its columns).
+struct RequestRow: Encodable, Sendable {
+    var id: String
+    var project_id: String
+    var mode: String
+    var preset: String?
+    var pool: [String]
+    var judge: String?
+    var options: FusionOptions
+    var messages: [ChatMessage]
+    /// The request's canonical JSON (without its acceptance time), hashed into `content_hash`.
+    var canonical: String
+    var trace_parent: String?
+    var accepted_at_ms: Int64
+    var deadline_ms: Int64
+    /// How long the request may take in all: when the reconciler first looks at it.
+    var span_ms: Int64
+
+    init(_ request: FusionRequest, canonical: String, traceParent: String?) {
+        id = request.id
+        project_id = request.project
+        mode = request.mode.rawValue
+        preset = request.preset
+        pool = request.pool
+        judge = request.judge
+        options = request.options
+        messages = request.messages
+        self.canonical = canonical
+        trace_parent = traceParent
+        accepted_at_ms = request.acceptedAtMs
+        deadline_ms = request.poolDeadlineMs
+        span_ms = Int64(request.settleSpanMs)
     }
 }

@@ -12,15 +12,17 @@ import Trail
 public final class ProviderWorkerStage: Sendable {
     private let caller: ProviderCaller
     private let infrastructure: StageInfrastructure
+    private let recorder: CallRecorder
 
     public init(caller: ProviderCaller, infrastructure: StageInfrastructure) {
         self.caller = caller
         self.infrastructure = infrastructure
+        recorder = CallRecorder(database: infrastructure.database)
     }
 
     public func handle(_ message: KafkaMessage) async throws -> StageLoop.Completion {
         let call = try JSONCoding.decode(ModelCall.self, from: message.value)
-        try await TrailStore(database: infrastructure.database).serve(call, publish: infrastructure.publish) {
+        try await recorder.serve(call, publish: infrastructure.publish(values:)) {
             let result = await caller.call(call)
             let now = Int64(Date().timeIntervalSince1970 * 1000)
             let usage = result.attempts.map { attempt in
