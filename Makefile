@@ -7,7 +7,7 @@ SWIFT ?= swift
 # Parallel test execution is on by default in Swift Testing; tests use unique topics and tables.
 SWIFT_TEST_FLAGS ?=
 
-.PHONY: setup build release up down status test chaos demo clean distclean bench-billing bench-inference bench
+.PHONY: setup build release up down status test chaos demo clean distclean bench-billing bench-inference bench bench-broker
 
 setup: ## Install system and project-local dependencies (idempotent, seconds when done).
 	@scripts/setup.sh
@@ -54,5 +54,8 @@ bench-inference: setup ## Cold starts by tier, batched decode rates, plain libll
 	@.build/release/bench-inference --output bench-results/inference.json
 
 bench: setup ## Pipeline overhead and throughput beside LiteLLM, open loop (writes bench-results/pipeline.json; BENCH_SMOKE=1 for a short run).
-	@test -x .deps/bench-venv/bin/litellm || (python3 -m venv .deps/bench-venv && .deps/bench-venv/bin/pip install -q -r scripts/requirements-bench.txt)
+	@.deps/bench-venv/bin/python -c "import litellm" 2>/dev/null || (python3 -m venv --clear .deps/bench-venv && .deps/bench-venv/bin/pip install -q -r scripts/requirements-bench.txt)
 	@scripts/bench-pipeline.sh
+
+bench-broker: setup ## What the embedded Tansu broker costs per idle consumer and per message (private brokers, about 2 minutes).
+	@.deps/venv/bin/python scripts/bench-broker.py

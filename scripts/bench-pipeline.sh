@@ -41,7 +41,9 @@ scratch=${BENCH_SCRATCH:-.build}
 bin="$root/$scratch/release"
 venv="$root/.deps/bench-venv"
 work="$root/bench-results/pipeline-run"
-namespace="bench-$(date +%s)"
+run_id="bench-$(date +%s)"
+namespace=""
+namespaces=()
 services=(ingest dispatcher provider-worker gpu-inference judge billing)
 export PGPASSFILE=${PGPASSFILE:-$root/.data/secrets/pgpass}
 database_url=${CHORUS_DATABASE_URL:-postgresql://chorus@127.0.0.1:5433/chorus}
@@ -68,11 +70,15 @@ cleanup() {
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done; kill -9 "$pid" 2>/dev/null || true; done
   # The embedded broker keeps topics in memory: a run's namespace would stay there for good (~50 MB each).
-  "$root/.deps/venv/bin/python" - "$namespace" <<'PY' 2>/dev/null || say "could not delete the run's topics ($namespace.*)"
+  delete_topics "${namespaces[@]}"
+}
+delete_topics() { # delete_topics NAMESPACE...: the embedded broker keeps every topic in memory
+  [ $# -gt 0 ] || return 0
+  "$root/.deps/venv/bin/python" - "$@" <<'PY' 2>/dev/null || say "could not delete the run's topics ($*)"
 import sys
 from confluent_kafka.admin import AdminClient
 admin = AdminClient({"bootstrap.servers": "127.0.0.1:9092"})
-topics = [t for t in admin.list_topics(timeout=10).topics if t.startswith(sys.argv[1] + ".")]
+topics = [t for t in admin.list_topics(timeout=10).topics if any(t.startswith(n + ".") for n in sys.argv[1:])]
 for future in (admin.delete_topics(topics, operation_timeout=10) if topics else {}).values():
     future.result()
 PY
@@ -101,28 +107,48 @@ default_preset: bench
 YAML
 
 declare -A pid_of
-for service in "${services[@]}"; do
-  CHORUS_CATALOG_PATH="$work/models.yaml" CHORUS_KAFKA_NAMESPACE="$namespace" CHORUS_HTTP_PORT=0 CHORUS_METRICS_PORT=0 \
-  CHORUS_HTTP_RATE_LIMIT=1000000 CHORUS_HTTP_BURST=1000000 \
-    setsid "$bin/$service" >"$work/$service.log" 2>&1 &
-  pids+=($!); pid_of[$service]=$!
-done
-say "services started in namespace $namespace; waiting for their partitions"
-deadline=$((SECONDS + 120))
-for service in "${services[@]}"; do
-  until grep -q "partitions assigned" "$work/$service.log"; do
-    kill -0 "${pid_of[$service]}" 2>/dev/null || die "$service exited: $(tail -5 "$work/$service.log")"
-    [ $SECONDS -lt $deadline ] || die "$service got no partitions within 120 s"
-    sleep 0.2
-  done
-done
-http_port=$(grep -o 'http\.port=[0-9]*' "$work/ingest.log" | head -1 | cut -d= -f2)
 declare -A metrics_port
-metrics_port[ingest]=$http_port
-for service in "${services[@]:1}"; do
-  metrics_port[$service]=$(grep -o 'metrics\.port=[0-9]*' "$work/$service.log" | head -1 | cut -d= -f2)
-done
-
+# start_services TAG: the six services in a fresh topic namespace (the previous ones stopped, their topics
+# deleted). Every rate runs on fresh topics: Tansu's fetch cost grows with the record batches a
+# partition retains (docs/benchmarks.md), so a rate measured on the topics of the rates before it
+# would measure that history, not the rate.
+start_services() {
+  local old=$namespace
+  for service in "${!pid_of[@]}"; do kill -TERM "${pid_of[$service]}" 2>/dev/null || true; done
+  for service in "${!pid_of[@]}"; do
+    for _ in $(seq 1 100); do kill -0 "${pid_of[$service]}" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "${pid_of[$service]}" 2>/dev/null || true
+  done
+  [ -z "$old" ] || delete_topics "$old"
+  namespace="$run_id-$1"; namespaces+=("$namespace")
+  for service in "${services[@]}"; do
+    CHORUS_CATALOG_PATH="$work/models.yaml" CHORUS_KAFKA_NAMESPACE="$namespace" CHORUS_HTTP_PORT=0 CHORUS_METRICS_PORT=0 \
+    CHORUS_HTTP_RATE_LIMIT=1000000 CHORUS_HTTP_BURST=1000000 \
+      setsid "$bin/$service" >"$work/$service.log" 2>&1 &
+    pids+=($!); pid_of[$service]=$!
+  done
+  local deadline=$((SECONDS + 120))
+  for service in "${services[@]}"; do
+    until grep -q "partitions assigned" "$work/$service.log"; do
+      kill -0 "${pid_of[$service]}" 2>/dev/null || die "$service exited: $(tail -5 "$work/$service.log")"
+      [ $SECONDS -lt $deadline ] || die "$service got no partitions within 120 s"
+      sleep 0.2
+    done
+  done
+  http_port=$(grep -o 'http\.port=[0-9]*' "$work/ingest.log" | head -1 | cut -d= -f2)
+  metrics_port[ingest]=$http_port
+  for service in "${services[@]:1}"; do
+    metrics_port[$service]=$(grep -o 'metrics\.port=[0-9]*' "$work/$service.log" | head -1 | cut -d= -f2)
+  done
+  # Warm-up, unmeasured: the first requests of a fresh namespace pay for topic metadata and connections.
+  [ -n "${api_key:-}" ] || return 0
+  BENCH_API_KEY=$api_key "$bin/bench-pipeline" http --url "http://127.0.0.1:$http_port/v1/chat/completions" --model sim-a \
+    --rate 10 --duration 1s --label warmup >"$work/warmup-http.out" 2>&1 || true
+  "$bin/bench-pipeline" kafka --namespace "$namespace" --project "$project" --pool sim-a,sim-b,sim-c --judge sim-judge \
+    --rate 10 --duration 1s --label warmup >"$work/warmup-kafka.out" 2>&1 || true
+  say "services up in $namespace; warm-up: $(grep -h -o '"answered":[0-9]*,' "$work"/warmup-*.out | tr -d '\n') of 10 each"
+}
+start_services setup
 project=bench
 "$bin/chorus" project create "$project" >/dev/null 2>&1 || true
 api_key=$("$bin/chorus" keys create --project "$project" --label bench | tail -1)
@@ -132,7 +158,7 @@ api_key=$("$bin/chorus" keys create --project "$project" --label bench | tail -1
 litellm_pgid=""
 litellm_mode=""
 start_litellm() {
-  [ -x "$venv/bin/litellm" ] || die "LiteLLM is missing: python3 -m venv .deps/bench-venv && .deps/bench-venv/bin/pip install -r scripts/requirements-bench.txt"
+  "$venv/bin/python" -c "import litellm" 2>/dev/null || die "LiteLLM is missing: python3 -m venv .deps/bench-venv && .deps/bench-venv/bin/pip install -r scripts/requirements-bench.txt"
   litellm_port=$(free_port)
   cat >"$work/litellm.yaml" <<YAML
 model_list:
@@ -156,7 +182,7 @@ YAML
 launch_litellm() { # launch_litellm DATABASE_URL SECONDS: starts LiteLLM, true once it answers
   local database=$1 limit=$2
   # exec all the way down: $! is LiteLLM's pid and process group.
-  (cd "$work" && exec env ${database:+DATABASE_URL=$database} LITELLM_LOG=ERROR setsid "$venv/bin/litellm" --config "$work/litellm.yaml" \
+  (cd "$work" && exec env ${database:+DATABASE_URL=$database} LITELLM_LOG=ERROR LITELLM_LOCAL_MODEL_COST_MAP=True setsid "$venv/bin/python" "$venv/bin/litellm" --config "$work/litellm.yaml" \
      --host 127.0.0.1 --port "$litellm_port" >"$work/litellm.log" 2>&1) &
   pids+=($!); litellm_pgid=$!
   local deadline=$((SECONDS + limit))
@@ -198,8 +224,8 @@ scrape_metrics() { # scrape_metrics PREFIX: every service's /metrics into PREFIX
 wait_idle() { # the pipeline has no request in flight (or 90 s passed): each rate starts from an empty pipeline
   local deadline=$((SECONDS + 90)) pending lag quiet=0
   while [ $SECONDS -lt $deadline ]; do
-    pending=$(psql_chorus -c "SELECT count(*) FROM requests r WHERE r.project_id = '$project' AND r.deadline_at > now()
-                              AND NOT EXISTS (SELECT 1 FROM answers a WHERE a.request_id = r.id)" 2>/dev/null || echo 0)
+    pending=$(psql_chorus -c "SELECT count(*) FROM open_requests o JOIN requests r ON r.id = o.request_id
+                              WHERE o.namespace = '$namespace' AND r.deadline_at > now()" 2>/dev/null || echo 0)
     # Requests not yet taken in by ingest. (Not the judge's lag: it commits a request's events only once
     # the request is answered, and has been seen to keep some uncommitted for good.)
     lag=$(curl -s -m 1 "http://127.0.0.1:${metrics_port[ingest]}/metrics" 2>/dev/null \
@@ -224,14 +250,6 @@ run_load() { # run_load SCENARIO RATE ARGS...: one rate of one scenario
   say "$tag: $(cat "$work/$tag.summary")"
 }
 
-# Warm-up, unmeasured: the first requests of a fresh namespace pay for topic metadata and connections.
-say "warming up"
-BENCH_API_KEY=$api_key "$bin/bench-pipeline" http --url "http://127.0.0.1:$http_port/v1/chat/completions" --model sim-a \
-  --rate 10 --duration 1s --label warmup >"$work/warmup-http.out" 2>&1 || true
-"$bin/bench-pipeline" kafka --namespace "$namespace" --project "$project" --pool sim-a,sim-b,sim-c --judge sim-judge \
-  --rate 10 --duration 1s --label warmup >"$work/warmup-kafka.out" 2>&1 || true
-say "warm-up: $(grep -h -o '"answered":[0-9]*,' "$work"/warmup-*.out | tr -d '\n') of 10 each"
-
 # An overloaded system keeps working off its backlog after the load stops: higher rates would measure
 # that backlog, not the rate. A ladder stops at its first unsustained rate.
 sustained_or_stop() {
@@ -253,16 +271,19 @@ for scenario in $scenarios; do
       kill -TERM -- "-$litellm_pgid" 2>/dev/null || true; sleep 2; kill -9 -- "-$litellm_pgid" 2>/dev/null || true ;;
     single-http)
       for rate in $rates; do
+        start_services "single-http-$rate"
         BENCH_API_KEY=$api_key run_load single-http "$rate" http --url "http://127.0.0.1:$http_port/v1/chat/completions" --model sim-a
         sustained_or_stop single-http "$rate" || break
       done ;;
     single-kafka)
       for rate in $rates; do
+        start_services "single-kafka-$rate"
         run_load single-kafka "$rate" kafka --namespace "$namespace" --project "$project" --pool sim-a
         sustained_or_stop single-kafka "$rate" || break
       done ;;
     fusion)
       for rate in $fusion_rates; do
+        start_services "fusion-$rate"
         run_load fusion "$rate" kafka --namespace "$namespace" --project "$project" --pool sim-a,sim-b,sim-c --judge sim-judge
         grep -q '"sustained":true' "$work/fusion-$rate.summary" || break
       done ;;

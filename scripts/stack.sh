@@ -61,7 +61,10 @@ kafka_up() {
   port_open "$kafka_port" && die "kafka: port 127.0.0.1:$kafka_port is taken by another process; stop it or set CHORUS_EMBEDDED_KAFKA_PORT"
   [ -x "$root/.deps/bin/tansu" ] || die "kafka: .deps/bin/tansu is missing; run scripts/setup.sh"
   mkdir -p "$run" "$logs"
-  (without_inherited_fds nohup "$root/.deps/bin/tansu" broker \
+  # One Tokio worker thread: Tansu's cost per request is mostly threads waking each other; on the
+  # 2-core reference machine one worker took 25% less CPU per fetch and gave the pipeline lower
+  # latency than the default of one per core (docs/benchmarks.md). CHORUS_EMBEDDED_KAFKA_THREADS changes it.
+  (without_inherited_fds nohup env TOKIO_WORKER_THREADS="${CHORUS_EMBEDDED_KAFKA_THREADS:-1}" "$root/.deps/bin/tansu" broker \
     --listener-url "tcp://127.0.0.1:$kafka_port" \
     --advertised-listener-url "tcp://127.0.0.1:$kafka_port" \
     --storage-engine memory://tansu/ </dev/null >>"$logs/tansu.log" 2>&1) &

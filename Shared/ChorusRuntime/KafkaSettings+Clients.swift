@@ -37,6 +37,10 @@ extension KafkaSettings {
     /// Nothing is lost by it: a retried send may write a message twice, and every Chorus consumer
     /// drops repeats by key (call id, usage event id, request id). `acks=all` stays; `kafka.settings`
     /// can switch idempotence back on for a durable cluster.
+    ///
+    /// One produce request in flight per connection: messages sent while one is outstanding go out
+    /// together in the next, so under load a stage makes few large requests instead of one per
+    /// message (Tansu's cost is per request and per record batch), and an idle one sends at once.
     public func producer(id: String) -> KafkaProducerConfiguration {
         var raw = ["enable.idempotence": "false", "acks": "all", "max.in.flight.requests.per.connection": "1"]
         raw.merge(rawSettings) { _, configured in configured }

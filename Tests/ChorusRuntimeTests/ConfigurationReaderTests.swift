@@ -27,6 +27,23 @@ import Testing
         #expect(try reader.string("judge.missing") == nil)
     }
 
+    @Test func stagesOffTheCriticalPathPollLessButNeverMoreOftenThanTheDefault() throws {
+        let plain = try ConfigurationReader(yaml: "kafka: {fetch_wait: 2ms}")
+        let kafka = try KafkaSettings(reader: plain)
+        #expect(try kafka.fetchWait(plain) == .milliseconds(2))
+        #expect(try kafka.fetchWait(plain, stage: "judge") == .milliseconds(2))
+        #expect(try kafka.fetchWait(plain, stage: "billing") == .milliseconds(100))
+        #expect(try kafka.fetchWait(plain, stage: "gpu-inference") == .milliseconds(5))
+        // A slower default (real Kafka answers early) is not undercut by a stage default.
+        let slow = try ConfigurationReader(yaml: "kafka: {fetch_wait: 250ms, fetch_waits: {judge: 3ms}}")
+        #expect(try kafka.fetchWait(slow, stage: "gpu-inference") == .milliseconds(250))
+        #expect(try kafka.fetchWait(slow, stage: "judge") == .milliseconds(3))
+        let environment = try ConfigurationReader(yaml: "kafka: {}", environment: ["CHORUS_KAFKA_FETCH_WAITS_GPU_INFERENCE": "20ms"])
+        #expect(try kafka.fetchWait(environment, stage: "gpu-inference") == .milliseconds(20))
+        let bad = try ConfigurationReader(yaml: "kafka: {fetch_waits: {billing: soon}}")
+        #expect(throws: ConfigurationError.self) { try kafka.fetchWait(bad, stage: "billing") }
+    }
+
     @Test func environmentOverridesFileAndDefaults() throws {
         let reader = try ConfigurationReader(
             yaml: yaml, environment: ["CHORUS_KAFKA_BROKERS": "127.0.0.1:19092", "CHORUS_JUDGE_DEADLINE": "2s"])
