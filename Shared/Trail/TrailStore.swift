@@ -107,37 +107,63 @@ public struct TrailStore: Sendable {
         return try JSONDecoder().decode([UsageEvent].self, from: Data(text.utf8))
     }
 
-    /// Records the answer (and the judgment, when there is one) in one transaction; first write wins.
+    /// Records the answer (and the judgment, when there is one); first write wins.
     /// Returns false when the request already had an answer.
     @discardableResult
     public func recordAnswer(_ answer: Answer, rawVerdict: String? = nil) async throws -> Bool {
-        let payload = String(decoding: try JSONEncoder().encode(answer), as: UTF8.self)
-        // One statement (one round trip, one commit): the answer (its trigger closes the open request),
-        // the request's budget hold released (billing has or will have its cost), and the judgment.
-        let verdict = answer.status == .rejected ? nil : answer.verdict
-        let rows = try await database.query("""
-            WITH answered AS (
+        try await recordAnswers([(answer, rawVerdict)])[0]
+    }
+
+    /// Records many answers in one statement (one round trip, one commit): each answer (its trigger
+    /// closes the open request), its request's budget hold released (billing has or will have its
+    /// cost), and its judgment. First write wins; returns, in order, whether each answer was recorded
+    /// (false: its request had an answer already, or an earlier one in this batch).
+    public func recordAnswers(_ answers: [(answer: Answer, rawVerdict: String?)]) async throws -> [Bool] {
+        guard !answers.isEmpty else { return [] }
+        var seen = Set<String>()
+        let rows = answers.filter { seen.insert($0.answer.id).inserted }.map { AnswerRow($0.answer, rawVerdict: $0.rawVerdict) }
+        let json = String(decoding: try JSONEncoder().encode(rows), as: UTF8.self)
+        let recorded = Set(try await database.query("""
+            WITH v AS (
+                SELECT * FROM jsonb_to_recordset(\(json)::jsonb) AS v(
+                    request_id text, project_id text, status text, answer text, error_code text, error_message text,
+                    latency_ms bigint, payload jsonb, method text, chosen integer, judge_model text, rationale text, raw_verdict text)
+            ), answered AS (
                 INSERT INTO answers (request_id, project_id, status, answer, error_code, error_message, latency_ms, payload)
-                VALUES (\(answer.id), \(answer.project), \(answer.status.rawValue), \(answer.answer), \(answer.error?.code),
-                        \(answer.error?.message), \(answer.latencyMs), \(payload)::jsonb)
+                SELECT request_id, project_id, status, answer, error_code, error_message, latency_ms, payload FROM v
                 ON CONFLICT (request_id) DO NOTHING
                 RETURNING request_id
             ), released AS (
-                DELETE FROM budget_holds WHERE request_id = \(answer.id)
+                DELETE FROM budget_holds WHERE request_id IN (SELECT request_id FROM v)
             ), judged AS (
                 INSERT INTO judgments (request_id, method, chosen, judge_model, rationale, raw_verdict)
-                SELECT request_id, \(verdict?.method), \(verdict?.chosen), \(verdict?.judgeModel), \(verdict?.rationale), \(rawVerdict)
-                FROM answered WHERE \(verdict != nil)
+                SELECT v.request_id, v.method, v.chosen, v.judge_model, v.rationale, v.raw_verdict
+                FROM v JOIN answered USING (request_id) WHERE v.method IS NOT NULL
                 ON CONFLICT (request_id) DO NOTHING
             )
-            SELECT count(*) FROM answered
-            """)
-        return try rows.first?.decode(Int.self, at: 0) == 1
+            SELECT request_id FROM answered
+            """).map { try $0.decode(String.self, at: 0) })
+        var first = Set<String>()
+        return answers.map { recorded.contains($0.answer.id) && first.insert($0.answer.id).inserted }
     }
 
     /// The published answer of a request, as JSON, if it has one.
     public func storedAnswer(requestID: String) async throws -> String? {
-        try await database.query("SELECT payload::text FROM answers WHERE request_id = \(requestID)").first?.decode(String.self, at: 0)
+        try await storedAnswers(requestIDs: [requestID])[requestID]
+    }
+
+    /// The published answers of any of `requestIDs`, as JSON, by request id: one round trip for many.
+    public func storedAnswers(requestIDs: [String]) async throws -> [String: String] {
+        guard !requestIDs.isEmpty else { return [:] }
+        let ids = String(decoding: try JSONEncoder().encode(requestIDs), as: UTF8.self)
+        var found: [String: String] = [:]
+        for row in try await database.query("""
+            SELECT request_id, payload::text FROM answers WHERE request_id IN (SELECT jsonb_array_elements_text(\(ids)::jsonb))
+            """) {
+            let (id, payload) = try row.decode((String, String).self)
+            found[id] = payload
+        }
+        return found
     }
 }
 
@@ -160,6 +186,43 @@ private struct ResponseRow: Encodable {
     var attempts: Int
     /// The usage events as JSON text (cast to jsonb in the statement), nil when there are none.
     var usage_events: String?
+}
+
+/// One answer as the batched answer statement reads it (`jsonb_to_recordset`: keys are its columns).
+private struct AnswerRow: Encodable {
+    var request_id: String
+    /// None for a rejection that names no (known) project.
+    var project_id: String?
+    var status: String
+    var answer: String?
+    var error_code: String?
+    var error_message: String?
+    var latency_ms: Int64
+    /// The answer as published.
+    var payload: Answer
+    /// The judgment, for an answer that has a verdict and was not a refusal.
+    var method: String?
+    var chosen: Int?
+    var judge_model: String?
+    var rationale: String?
+    var raw_verdict: String?
+
+    init(_ answer: Answer, rawVerdict: String?) {
+        request_id = answer.id
+        project_id = answer.project
+        status = answer.status.rawValue
+        self.answer = answer.answer
+        error_code = answer.error?.code
+        error_message = answer.error?.message
+        latency_ms = answer.latencyMs
+        payload = answer
+        let verdict = answer.status == .rejected ? nil : answer.verdict
+        method = verdict?.method
+        chosen = verdict?.chosen
+        judge_model = verdict?.judgeModel
+        rationale = verdict?.rationale
+        raw_verdict = verdict == nil ? nil : rawVerdict
+    }
 }
 
 /// Which worker topic a call goes to.

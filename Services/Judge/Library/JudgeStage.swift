@@ -35,6 +35,9 @@ public final class JudgeStage: Service, Sendable {
     /// How long an entry may wait for its plan before the judge checks whether the request was
     /// answered without it (the reconciler gave up on it) and lets its messages go.
     private let orphanAfter: Duration
+    /// The answer lookups and answer records of all requests in flight, batched (group commit).
+    private let answerLookups: Batcher<String, String?>
+    private let answerRecords: Batcher<(answer: Answer, rawVerdict: String?), Bool>
 
     public init(
         catalog: ModelCatalog, infrastructure: StageInfrastructure, consumer: KafkaConsumer, tickInterval: Duration = .milliseconds(50),
@@ -45,6 +48,12 @@ public final class JudgeStage: Service, Sendable {
         self.consumer = consumer
         self.tickInterval = tickInterval
         self.orphanAfter = orphanAfter
+        let store = TrailStore(database: infrastructure.database)
+        answerLookups = Batcher(maxBatch: 256) { ids in
+            let found = try await store.storedAnswers(requestIDs: ids)
+            return ids.map { found[$0] }
+        }
+        answerRecords = Batcher(maxBatch: 256) { try await store.recordAnswers($0) }
     }
 
     static func now() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
@@ -53,7 +62,7 @@ public final class JudgeStage: Service, Sendable {
         let event = try JSONCoding.decode(FusionEvent.self, from: message.value)
         let id = event.requestID
         let known = entries.withLock { $0[id] != nil }
-        if !known, let stored = try await TrailStore(database: infrastructure.database).storedAnswer(requestID: id) {
+        if !known, let stored = try await answerLookups.submit(id) {
             // Answered before (a replay after a crash, a resume, or a straggler). On the plan, publish
             // the answer again: a crash between recording and publishing it, or a lost broker, must
             // not keep it off `chorus.answers` (consumers drop repeats by id).
@@ -159,7 +168,7 @@ public final class JudgeStage: Service, Sendable {
                     latencyMs: outcome.latencyMs, error: outcome.error)
                 await persist("recording the answer", requestID) {
                     let store = TrailStore(database: self.infrastructure.database)
-                    if try await !store.recordAnswer(answer, rawVerdict: outcome.rawVerdict),
+                    if try await !self.answerRecords.submit((answer, outcome.rawVerdict)),
                         let stored = try await store.storedAnswer(requestID: answer.id)
                     {
                         // Answered meanwhile (the reconciler gave up on it): publish the recorded answer,
