@@ -12,6 +12,8 @@ import Darwin
 final class PQConnection {
     private let handle: OpaquePointer
     private let settings: PQConnectionSettings
+    /// Server-side prepared statements of this session, by statement text and parameter types.
+    private var statements = PreparedStatements()
 
     private init(handle: OpaquePointer, settings: PQConnectionSettings) {
         self.handle = handle
@@ -45,6 +47,7 @@ final class PQConnection {
 
     /// Reconnects with the same parameters (blocking).
     func reset() throws {
+        self.statements = PreparedStatements()  // a new session has none
         PQreset(self.handle)
         guard PQstatus(self.handle) == CONNECTION_OK else {
             throw self.settings.connectionFailed(String(cString: PQerrorMessage(self.handle)))
@@ -186,10 +189,44 @@ final class PQConnection {
                 parameter.length < 0 ? nil : (base + parameter.offset).assumingMemoryBound(to: CChar.self)
             }
             // Text values are NUL-terminated in `bytes`; libpq reads lengths only for binary ones.
+            if let name = self.preparedName(sql: sql, types: types) {
+                let result = PQexecPrepared(self.handle, name, Int32(selected.count), values, lengths, formats, PostgresFormat.text.rawValue)
+                guard let result, Self.sqlState(result) == "26000" else { return result }
+                // The server does not know the statement (a pooler between us switched sessions):
+                // stop preparing on this connection and run it as before.
+                PQclear(result)
+                self.statements.disable()
+            }
             return PQexecParams(
                 self.handle, sql, Int32(selected.count), types, values, lengths, formats, PostgresFormat.text.rawValue)
         }
         return try self.rows(from: result)
+    }
+
+    /// The name of the session's prepared statement for `sql` with these parameter types, preparing
+    /// it on its second use (a statement run once is not worth a round trip); nil: run it unprepared.
+    ///
+    /// A prepared statement is parsed and planned once per session instead of at every execution. A
+    /// failed prepare (a statement with an error, a failed transaction) is not remembered: the
+    /// unprepared run that follows reports the statement's error as before.
+    private func preparedName(sql: String, types: [UInt32]) -> String? {
+        let key = PreparedStatements.Key(sql: sql, types: types)
+        if let name = self.statements.names[key] {
+            return name
+        }
+        guard self.statements.shouldPrepare(key), self.isIdle else {
+            return nil
+        }
+        let name = "chorus_\(self.statements.names.count)"
+        guard let result = PQprepare(self.handle, name, sql, Int32(types.count), types) else {
+            return nil
+        }
+        defer { PQclear(result) }
+        guard PQresultStatus(result) == PGRES_COMMAND_OK else {
+            return nil
+        }
+        self.statements.names[key] = name
+        return name
     }
 
     // MARK: - Results
@@ -271,6 +308,10 @@ final class PQConnection {
         }
     }
 
+    private static func sqlState(_ result: OpaquePointer) -> String? {
+        PQresultErrorField(result, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }
+    }
+
     private func error(from result: OpaquePointer) -> PostgresError {
         func field(_ code: Unicode.Scalar) -> String? {
             PQresultErrorField(result, Int32(UInt8(ascii: code))).map { String(cString: $0) }
@@ -331,4 +372,37 @@ private func withCStringArray<Result>(
     }
     let pointers = copies.map { UnsafePointer($0) } + [nil]
     return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
+}
+
+/// A session's prepared statements: which statements were seen once (candidates) and the names of
+/// those prepared. Bounded: statement texts built per call (multi-row inserts of varying length) must
+/// not grow the server's memory without limit; past the bound, statements simply run unprepared.
+struct PreparedStatements {
+    struct Key: Hashable {
+        var sql: String
+        var types: [UInt32]
+    }
+
+    static let maxPrepared = 64
+    static let maxCandidates = 256
+
+    var names: [Key: String] = [:]
+    private var seenOnce: Set<Key> = []
+    private var disabled = false
+
+    /// Whether `key` should be prepared now: on its second use, while there is room.
+    mutating func shouldPrepare(_ key: Key) -> Bool {
+        guard !disabled, names.count < Self.maxPrepared else { return false }
+        if seenOnce.remove(key) != nil { return true }
+        if seenOnce.count >= Self.maxCandidates { seenOnce.removeAll(keepingCapacity: true) }
+        seenOnce.insert(key)
+        return false
+    }
+
+    /// Forgets every statement and prepares no more (the server lost them: a transaction-mode pooler).
+    mutating func disable() {
+        names = [:]
+        seenOnce = []
+        disabled = true
+    }
 }
