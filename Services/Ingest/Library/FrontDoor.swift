@@ -27,6 +27,8 @@ public final class FrontDoor: Service, Sendable {
         /// `http.rate_limit` / `CHORUS_HTTP_RATE_LIMIT`: requests per second per API key (bursts up to `http.burst`).
         public var rateLimit: Int
         public var burst: Int
+        /// `http.max_in_flight` / `CHORUS_HTTP_MAX_IN_FLIGHT`: chat completions held at once; more are refused (503).
+        public var maxInFlight: Int
 
         public init(reader: ConfigurationReader) throws {
             host = try reader.string("http.host", default: "127.0.0.1")
@@ -35,6 +37,7 @@ public final class FrontDoor: Service, Sendable {
             answerGrace = try reader.duration("http.answer_grace", default: .seconds(30))
             rateLimit = try reader.int("http.rate_limit", default: 50, range: 1...1_000_000)
             burst = try reader.int("http.burst", default: 100, range: 1...1_000_000)
+            maxInFlight = try reader.int("http.max_in_flight", default: 512, range: 1...1_000_000)
         }
     }
 
@@ -46,6 +49,7 @@ public final class FrontDoor: Service, Sendable {
     private let waiters: AnswerWaiters
     private let logger: Logger
     private let limiter: Mutex<RateLimiter>
+    private let gate: InFlightGate
     private let checkBroker: @Sendable () async throws -> Void
     /// Told the port once the server listens (the heartbeat advertises it).
     private let onListening: @Sendable (Int) -> Void
@@ -65,6 +69,7 @@ public final class FrontDoor: Service, Sendable {
         self.waiters = waiters
         self.logger = logger
         self.limiter = Mutex(RateLimiter(rate: Double(settings.rateLimit), burst: settings.burst))
+        self.gate = InFlightGate(limit: settings.maxInFlight)
     }
 
     public func run() async throws {
@@ -126,6 +131,15 @@ public final class FrontDoor: Service, Sendable {
                 response.headers[.retryAfter] = String(retryAfter)
                 return response
             }
+            guard self.gate.enter() else {
+                var response = Self.error(
+                    .serviceUnavailable,
+                    "this front door holds \(self.gate.limit) requests already (http.max_in_flight); retry in 1 s",
+                    type: "service_unavailable", code: "overloaded")
+                response.headers[.retryAfter] = "1"
+                return response
+            }
+            defer { self.gate.leave() }
             var request = request
             let body: ByteBuffer
             do {
