@@ -45,15 +45,17 @@ import Testing
     func aRecordedResponseIsReusedNotPaidTwice(_ p: PipelineHarness, _ simulator: ProviderSimulator) async throws {
         let id = "recorded-\(UUID().uuidString.prefix(8))"
         simulator.resetStats()
-        try await Self.recordOnly(p, id: id, acceptedSecondsAgo: 120)
-        try await p.database.execute("""
-            INSERT INTO calls (id, request_id, role, round, idx, model, target)
-            VALUES (\(id + "/pool/0/0"), \(id), 'pool', 0, 0, 'sim-a', 'remote'), (\(id + "/pool/0/1"), \(id), 'pool', 0, 1, 'sim-b', 'remote')
-            """)
-        try await p.database.execute("""
-            INSERT INTO responses (call_id, request_id, model, provider, content, latency_ms, prompt_tokens, completion_tokens)
-            VALUES (\(id + "/pool/0/0"), \(id), 'sim-a', 'sim', 'Paris, from the record.', 12, 10, 5)
-            """)
+        // One transaction: the reconciler must not see the request before its calls and response.
+        try await Self.recordOnly(p, id: id, acceptedSecondsAgo: 120) { db in
+            try await db.execute("""
+                INSERT INTO calls (id, request_id, role, round, idx, model, target)
+                VALUES (\(id + "/pool/0/0"), \(id), 'pool', 0, 0, 'sim-a', 'remote'), (\(id + "/pool/0/1"), \(id), 'pool', 0, 1, 'sim-b', 'remote')
+                """)
+            try await db.execute("""
+                INSERT INTO responses (call_id, request_id, model, provider, content, latency_ms, prompt_tokens, completion_tokens)
+                VALUES (\(id + "/pool/0/0"), \(id), 'sim-a', 'sim', 'Paris, from the record.', 12, 10, 5)
+                """)
+        }
         let answer = try await p.answer(id, timeout: .seconds(60))
         #expect(answer.status == .ok)
         #expect(answer.candidates.first?.content == "Paris, from the record.")
@@ -102,20 +104,27 @@ import Testing
 
     /// Records a request as ingest does (its `requests` and `open_requests` rows), accepted
     /// `acceptedSecondsAgo` ago, and publishes nothing.
-    static func recordOnly(_ p: PipelineHarness, id: String, acceptedSecondsAgo: Int, spanMs: Int = 10_000) async throws {
+    /// `alongside` runs in the same transaction, so the reconciler sees the request with it or not at all.
+    static func recordOnly(
+        _ p: PipelineHarness, id: String, acceptedSecondsAgo: Int, spanMs: Int = 10_000,
+        alongside: @escaping @Sendable (PostgresConnection) async throws -> Void = { _ in }
+    ) async throws {
         let options = #"{"max_tokens":64,"temperature":0,"timeout_ms":5000,"quorum":1,"rounds":1}"#
         let messages = #"[{"role":"user","content":"What is the capital of France?"}]"#
-        try await p.database.execute("""
-            WITH recorded AS (
-                INSERT INTO requests (id, project_id, mode, preset, pool, judge, options, messages, content_hash, accepted_at, deadline_at)
-                VALUES (\(id), 'default', 'best-of', 'sims', ARRAY['sim-a', 'sim-b'], 'sim-judge', \(options)::jsonb, \(messages)::jsonb,
-                        sha256(convert_to(\(id), 'UTF8')), now() - \(acceptedSecondsAgo) * interval '1 second',
-                        now() - \(acceptedSecondsAgo) * interval '1 second' + interval '5 seconds')
-                RETURNING id, accepted_at
-            )
-            INSERT INTO open_requests (request_id, namespace, span_ms, next_check_at)
-            SELECT id, \(p.topics.namespace), \(spanMs), accepted_at + \(spanMs) * interval '1 millisecond' FROM recorded
-            """)
+        try await p.database.transaction { db in
+            try await db.execute("""
+                WITH recorded AS (
+                    INSERT INTO requests (id, project_id, mode, preset, pool, judge, options, messages, content_hash, accepted_at, deadline_at)
+                    VALUES (\(id), 'default', 'best-of', 'sims', ARRAY['sim-a', 'sim-b'], 'sim-judge', \(options)::jsonb, \(messages)::jsonb,
+                            sha256(convert_to(\(id), 'UTF8')), now() - \(acceptedSecondsAgo) * interval '1 second',
+                            now() - \(acceptedSecondsAgo) * interval '1 second' + interval '5 seconds')
+                    RETURNING id, accepted_at
+                )
+                INSERT INTO open_requests (request_id, namespace, span_ms, next_check_at)
+                SELECT id, \(p.topics.namespace), \(spanMs), accepted_at + \(spanMs) * interval '1 millisecond' FROM recorded
+                """)
+            try await alongside(db)
+        }
     }
 
     /// One answer row, no open request left, each call recorded once with at most one response,
