@@ -51,7 +51,8 @@ class Broker:
                 break
             except OSError:
                 time.sleep(0.1)
-        for future in AdminClient({"bootstrap.servers": self.servers}).create_topics([NewTopic("t", 4, 1)]).values():
+        admin = AdminClient({"bootstrap.servers": self.servers})  # kept alive until the topic exists
+        for future in admin.create_topics([NewTopic("t", 4, 1)]).values():
             future.result()
 
     def cpu_percent(self, seconds, during=None):
@@ -72,7 +73,7 @@ class Broker:
 class Reader(threading.Thread):
     def __init__(self, servers, fetch_wait_ms):
         super().__init__(daemon=True)
-        self.consumer = Consumer({"bootstrap.servers": servers, "group.id": "bench", "enable.auto.commit": False,
+        self.consumer = Consumer({"bootstrap.servers": servers, "group.id": "bench", "enable.auto.commit": False, "log_level": 2,
                                   "fetch.wait.max.ms": fetch_wait_ms})
         self.consumer.assign([TopicPartition("t", p, 0) for p in range(4)])
         self.stopping = False
@@ -104,7 +105,7 @@ def flowing(tansu, linger_ms, threads, rate=1000, seconds=4):
     broker = Broker(tansu, threads)
     reader = Reader(broker.servers, 1)
     reader.start()
-    producer = Producer({"bootstrap.servers": broker.servers, "linger.ms": linger_ms, "acks": "all",
+    producer = Producer({"bootstrap.servers": broker.servers, "linger.ms": linger_ms, "acks": "all", "log_level": 2,
                          "enable.idempotence": False, "max.in.flight.requests.per.connection": 1})
     time.sleep(1)
 
