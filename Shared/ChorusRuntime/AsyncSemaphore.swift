@@ -10,10 +10,22 @@ public final class AsyncSemaphore: Sendable {
     }
 
     private let state: Mutex<State>
+    public let limit: Int
 
     public init(limit: Int) {
         precondition(limit > 0, "a semaphore needs at least one permit")
+        self.limit = limit
         state = Mutex(State(available: limit))
+    }
+
+    /// Takes a permit if one is free now, without waiting (nor jumping ahead of waiters); the caller
+    /// must ``release()`` it.
+    public func tryAcquire() -> Bool {
+        state.withLock { state in
+            guard state.available > 0 && state.waiters.isEmpty else { return false }
+            state.available -= 1
+            return true
+        }
     }
 
     /// Waits for a permit.

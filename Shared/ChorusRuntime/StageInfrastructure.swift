@@ -54,9 +54,7 @@ public struct StageInfrastructure: Sendable {
     /// Publishes a value as JSON under `key` (a request id; a call id for model calls), with the current trace's `traceparent`
     /// (``MessageContext``) unless `headers` carry one.
     public func publish<T: Encodable>(_ value: T, to topic: String, key: String, headers: [KafkaHeader] = []) async throws {
-        _ = try await producer.send(
-            topic: topic, key: Array(key.utf8), value: try JSONCoding.encode(value), headers: headers.withTraceParent())
-        ChorusMetrics.produced(name, topic).increment()
+        try await publish([try message(value, to: topic, key: key, headers: headers)])
     }
 
     /// A value as JSON under `key`, with the current trace's `traceparent` unless `headers` carry one:
@@ -75,10 +73,7 @@ public struct StageInfrastructure: Sendable {
     /// Values as JSON, each under its key, published together (for ``Trail/TrailStore/serve(_:publish:run:)``).
     @Sendable public func publish(values: [(value: any Encodable & Sendable, topic: String, key: String)]) async throws {
         var messages: [KafkaOutgoingMessage] = []
-        for (value, topic, key) in values {
-            messages.append(KafkaOutgoingMessage(
-                topic: topic, key: Array(key.utf8), value: try JSONCoding.encode(value), headers: [KafkaHeader]().withTraceParent()))
-        }
+        for (value, topic, key) in values { messages.append(try message(value, to: topic, key: key)) }
         try await publish(messages)
     }
 }

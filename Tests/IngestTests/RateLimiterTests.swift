@@ -37,25 +37,3 @@ import Testing
     }
 }
 
-@Suite struct InFlightGateTests {
-    @Test func refusesPastTheLimitAndAdmitsAgainOnceAPlaceIsFree() {
-        let gate = InFlightGate(limit: 2)
-        #expect(gate.enter())
-        #expect(gate.enter())
-        #expect(!gate.enter())
-        #expect(gate.inFlight == 2)
-        gate.leave()
-        #expect(gate.enter())
-        #expect(!gate.enter())
-    }
-
-    @Test func concurrentCallersNeverHoldMoreThanTheLimit() async {
-        let gate = InFlightGate(limit: 5)
-        let admitted = await withTaskGroup(of: Bool.self) { group in
-            for _ in 0..<100 { group.addTask { gate.enter() } }
-            return await group.reduce(0) { $0 + ($1 ? 1 : 0) }
-        }
-        #expect(admitted == 5)
-        #expect(gate.inFlight == 5)
-    }
-}

@@ -168,17 +168,15 @@ import Trail
     }
 
     @Test func doctorNamesTheFixForAMissingModelFileAndAMissingKey() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("chorus-doctor-\(UUID())").path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        try """
+        let (directory, catalog) = try Self.catalogFile("""
             providers: {paid: {kind: openai, base_url: "http://127.0.0.1:9/v1", api_key_env: CHORUS_DOCTOR_TEST_KEY}}
             models:
               tiny: {local: {gguf: /nonexistent/tiny.gguf}}
               remote: {providers: [{provider: paid, upstream: x, price: {input: "1", output: "1"}}]}
-            """.write(toFile: "\(directory)/models.yaml", atomically: true, encoding: .utf8)
+            """)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
         let result = try Self.chorus(
-            ["doctor"], environment: ["CHORUS_CATALOG_PATH": "\(directory)/models.yaml", "CHORUS_KAFKA_BROKERS": "127.0.0.1:9"])
+            ["doctor"], environment: ["CHORUS_CATALOG_PATH": catalog, "CHORUS_KAFKA_BROKERS": "127.0.0.1:9"])
         #expect(result.status == 1)
         let lines = result.stdout.split(separator: "\n").map { Self.squeezed(String($0)) }
         #expect(lines.contains("FAIL model files models.tiny.local.gguf: /nonexistent/tiny.gguf does not exist"))
@@ -189,22 +187,28 @@ import Trail
     }
 
     @Test func doctorNeverPrintsAKey() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("chorus-doctor-\(UUID())").path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        try """
+        let (directory, catalog) = try Self.catalogFile("""
             providers: {paid: {kind: openai, base_url: "http://127.0.0.1:9/v1", api_key_env: CHORUS_DOCTOR_TEST_KEY}}
             models:
               remote: {providers: [{provider: paid, upstream: x, price: {input: "1", output: "1"}}]}
-            """.write(toFile: "\(directory)/models.yaml", atomically: true, encoding: .utf8)
+            """)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
         let result = try Self.chorus(
             ["doctor"],
-            environment: ["CHORUS_CATALOG_PATH": "\(directory)/models.yaml", "CHORUS_DOCTOR_TEST_KEY": "sk-very-secret-value"])
+            environment: ["CHORUS_CATALOG_PATH": catalog, "CHORUS_DOCTOR_TEST_KEY": "sk-very-secret-value"])
         #expect(Self.squeezed(result.stdout).contains("ok provider keys set: paid (CHORUS_DOCTOR_TEST_KEY)"))
         #expect(!(result.stdout + result.stderr).contains("sk-very-secret-value"))
     }
 
     /// Runs of spaces as one (the CLI pads its columns).
+    /// `yaml` written as `models.yaml` in a new temporary directory: (the directory, the file's path).
+    static func catalogFile(_ yaml: String) throws -> (directory: String, path: String) {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("chorus-doctor-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try yaml.write(toFile: "\(directory)/models.yaml", atomically: true, encoding: .utf8)
+        return (directory, "\(directory)/models.yaml")
+    }
+
     static func squeezed(_ text: String) -> String {
         text.split(separator: " ").joined(separator: " ")
     }

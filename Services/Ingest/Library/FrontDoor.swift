@@ -49,7 +49,8 @@ public final class FrontDoor: Service, Sendable {
     private let waiters: AnswerWaiters
     private let logger: Logger
     private let limiter: Mutex<RateLimiter>
-    private let gate: InFlightGate
+    /// Chat completions held now, at most `http.max_in_flight`.
+    private let inFlight: AsyncSemaphore
     private let checkBroker: @Sendable () async throws -> Void
     /// Told the port once the server listens (the heartbeat advertises it).
     private let onListening: @Sendable (Int) -> Void
@@ -69,7 +70,7 @@ public final class FrontDoor: Service, Sendable {
         self.waiters = waiters
         self.logger = logger
         self.limiter = Mutex(RateLimiter(rate: Double(settings.rateLimit), burst: settings.burst))
-        self.gate = InFlightGate(limit: settings.maxInFlight)
+        self.inFlight = AsyncSemaphore(limit: settings.maxInFlight)
     }
 
     public func run() async throws {
@@ -131,15 +132,15 @@ public final class FrontDoor: Service, Sendable {
                 response.headers[.retryAfter] = String(retryAfter)
                 return response
             }
-            guard self.gate.enter() else {
+            guard self.inFlight.tryAcquire() else {
                 var response = Self.error(
                     .serviceUnavailable,
-                    "this front door holds \(self.gate.limit) requests already (http.max_in_flight); retry in 1 s",
+                    "this front door holds \(self.inFlight.limit) requests already (http.max_in_flight); retry in 1 s",
                     type: "service_unavailable", code: "overloaded")
                 response.headers[.retryAfter] = "1"
                 return response
             }
-            defer { self.gate.leave() }
+            defer { self.inFlight.release() }
             var request = request
             let body: ByteBuffer
             do {
