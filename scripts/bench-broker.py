@@ -7,9 +7,13 @@ system, % of one core) while:
   2. a producer sends 1,000 messages/s (600 bytes) that one consumer reads, for 4 s twice in a row
      (the second time with the first 4 s of messages retained), at several linger.ms values: the
      number of record batches a partition retains is what the fetch cost grows with;
-  3. the same as 2 with Tansu's default of one Tokio worker thread per core.
+  3. the same as 2 with Tansu's default of one Tokio worker thread per core;
+  4. one hop (a message produced until a waiting consumer has it) as a partition's history grows, one
+     record batch per message as at low rates: the fetch that finds new data lists every batch its
+     partition holds, and once that takes longer than fetch.wait.max.ms the consumer receives nothing
+     again ("stalled"). scripts/kafka-keeper.py empties the embedded broker before that.
 
-Usage: scripts/bench-broker.py [--tansu .deps/bin/tansu]   (uses the confluent-kafka of .deps/venv)
+Usage: scripts/bench-broker.py [--tansu .deps/bin/tansu] [--history]   (uses the confluent-kafka of .deps/venv)
 """
 import argparse
 import os
@@ -127,11 +131,64 @@ def flowing(tansu, linger_ms, threads, rate=1000, seconds=4):
     return first, second
 
 
+def hop_ms(broker, producer, fetch_wait_ms, samples=9):
+    """Median ms from sending one record to topic h until a consumer waiting at its end has it; None: stalled."""
+    consumer = Consumer({"bootstrap.servers": broker.servers, "group.id": "hop", "enable.auto.commit": False,
+                         "log_level": 2, "fetch.wait.max.ms": fetch_wait_ms})
+    end = consumer.get_watermark_offsets(TopicPartition("h", 0), timeout=5, cached=False)[1]
+    consumer.assign([TopicPartition("h", 0, end)])
+    warm_until = time.time() + 0.5
+    while time.time() < warm_until:
+        consumer.poll(0.05)
+    times = []
+    for _ in range(samples):
+        started = time.time()
+        producer.produce("h", b"y", partition=0)
+        producer.poll(0)
+        while time.time() - started < 2:
+            message = consumer.poll(0.05)
+            if message is not None and not message.error():
+                times.append(1000 * (time.time() - started))
+                break
+        else:
+            consumer.close()
+            return None
+    consumer.close()
+    return sorted(times)[len(times) // 2]
+
+
+def history(tansu, sizes=(100, 1000, 1500, 2000, 4000, 8000), waits=(1, 5, 20)):
+    broker = Broker(tansu, 1)
+    AdminClient({"bootstrap.servers": broker.servers}).create_topics([NewTopic("h", 1, 1)])["h"].result()
+    producer = Producer({"bootstrap.servers": broker.servers, "linger.ms": 0, "acks": "all", "log_level": 2,
+                         "enable.idempotence": False, "max.in.flight.requests.per.connection": 1})
+    rows, held = [], 0
+    for size in sizes:
+        while held < size:
+            producer.produce("h", b"x" * 300, partition=0)
+            producer.flush()  # one record batch per message
+            held += 1
+        cells = []
+        for wait in waits:
+            median = hop_ms(broker, producer, wait)
+            held += 9 if median is not None else 1
+            cells.append("stalled" if median is None else f"{median:.1f} ms")
+        rows.append((size, cells))
+        print(f"   {size:>5} batches: " + ", ".join(f"wait {w} ms: {c}" for w, c in zip(waits, cells)), flush=True)
+    broker.stop()
+    return rows
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     parser.add_argument("--tansu", default=os.path.join(root, ".deps", "bin", "tansu"))
+    parser.add_argument("--history", action="store_true", help="measure only 4., the hop as history grows")
     args = parser.parse_args()
+    if args.history:
+        print("One hop (median of 9) as one partition's history grows, by fetch.wait.max.ms", flush=True)
+        history(args.tansu)
+        return
     print("Tansu CPU, % of one core (one Tokio worker unless said)")
     print("\n1. one idle consumer, by fetch.wait.max.ms")
     for wait in (1, 2, 5, 20, 100, 500):
@@ -142,6 +199,8 @@ def main():
         print(f"   linger.ms {linger:>2}: {first:5.1f}% / {second:5.1f}%", flush=True)
     first, second = flowing(args.tansu, 0, None)
     print(f"\n3. linger.ms 0, one Tokio worker per core (Tansu's default): {first:5.1f}% / {second:5.1f}%")
+    print("\n4. one hop (median of 9) as one partition's history grows, by fetch.wait.max.ms", flush=True)
+    history(args.tansu)
 
 
 if __name__ == "__main__":

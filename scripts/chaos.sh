@@ -16,6 +16,9 @@ pg_port=${CHORUS_CHAOS_PG_PORT:-15433}
 
 export CHORUS_HOME=$root
 export CHORUS_EMBEDDED_DATA=$root/.data/chaos CHORUS_EMBEDDED_KAFKA_PORT=$kafka_port CHORUS_EMBEDDED_PG_PORT=$pg_port
+# No broker keeper during the faults; the keeper's own test starts one (`keeper-start`) with low marks,
+# so a few hundred requests take it through both kinds of rotation.
+export CHORUS_KAFKA_KEEPER=off CHORUS_KAFKA_KEEPER_ROTATE_AT=60 CHORUS_KAFKA_KEEPER_FORCE_AT=150 CHORUS_KAFKA_KEEPER_INTERVAL=0.5
 stack() { env -u CHORUS_KAFKA_BROKERS -u CHORUS_DATABASE_URL "$root/scripts/stack.sh" "$@"; }
 # A fresh cluster every run: nothing from an earlier run (or an older schema) leaks into this one.
 stack down >/dev/null 2>&1 || true

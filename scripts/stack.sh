@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # The embedded stack: a Tansu broker (memory-only Kafka) and a project-local PostgreSQL cluster.
-#   scripts/stack.sh up | down | status | kafka-restart | pg-crash
+#   scripts/stack.sh up | down | status | kafka-restart | kafka-crash | kafka-rotate | keeper-start | keeper-stop | pg-crash
 # `up` is idempotent; `down` leaves no process behind. When CHORUS_KAFKA_BROKERS or
 # CHORUS_DATABASE_URL are set, that external server is used and nothing local is started for it.
 # CHORUS_EMBEDDED_DATA, CHORUS_EMBEDDED_KAFKA_PORT and CHORUS_EMBEDDED_PG_PORT run a second, private
 # stack beside the usual one (scripts/chaos.sh does, to restart a broker and a database no one else uses).
 # kafka-restart: stop the broker and start it again (every topic and offset is lost: memory only).
-# kafka-crash: kill -9 of the broker, then start it again.
+# With the broker, `up` starts its keeper (scripts/kafka-keeper.py): Tansu keeps every record batch and
+# its fetches stall past ~1,800 in one partition, so the keeper restarts it at a drained moment once a
+# partition holds CHORUS_KAFKA_KEEPER_ROTATE_AT records (500). CHORUS_KAFKA_KEEPER=off leaves it out.
+# kafka-crash: kill -9 of the broker, then start it again (kafka-rotate: the same, for the keeper).
 # pg-crash: `pg_ctl stop -m immediate` (a crash: no checkpoint, recovery on start), then start again.
 set -euo pipefail
 
@@ -81,6 +84,31 @@ kafka_down() {
   say "kafka: stopped"
 }
 
+kafka_kill() {
+  if pid=$(kafka_pid); then kill -9 "$pid"; wait_for 10 kafka-exit bash -c "! kill -0 $pid 2>/dev/null" || true; fi
+  rm -f "$run/tansu.pid"
+}
+
+keeper_pid() { [ -f "$run/kafka-keeper.pid" ] && kill -0 "$(cat "$run/kafka-keeper.pid")" 2>/dev/null && cat "$run/kafka-keeper.pid"; }
+
+keeper_up() {
+  [ -z "${CHORUS_KAFKA_BROKERS:-}" ] || return 0
+  if [ "${CHORUS_KAFKA_KEEPER:-on}" = off ]; then say "kafka-keeper: off (CHORUS_KAFKA_KEEPER=off)"; return; fi
+  if keeper_pid >/dev/null; then return; fi
+  [ -x "$root/.deps/venv/bin/python" ] || die "kafka-keeper: .deps/venv is missing; run scripts/setup.sh"
+  (without_inherited_fds nohup "$root/.deps/venv/bin/python" "$root/scripts/kafka-keeper.py" --port "$kafka_port" \
+    </dev/null >>"$logs/kafka-keeper.log" 2>&1) &
+  echo $! > "$run/kafka-keeper.pid"
+  say "kafka-keeper: started (pid $(cat "$run/kafka-keeper.pid"), log $logs/kafka-keeper.log)"
+}
+
+keeper_down() {
+  local pid; pid=$(keeper_pid) || { rm -f "$run/kafka-keeper.pid"; return 0; }
+  kill "$pid" 2>/dev/null || true
+  wait_for 10 kafka-keeper-stop bash -c "! kill -0 $pid 2>/dev/null" || kill -9 "$pid" 2>/dev/null || true
+  rm -f "$run/kafka-keeper.pid"
+}
+
 # --- PostgreSQL ---------------------------------------------------------------------------------
 pg_running() { [ -f "$pgdata/postmaster.pid" ] && as_pg "$pgbin/pg_ctl" -D "$pgdata" status >/dev/null 2>&1; }
 
@@ -147,6 +175,7 @@ status() {
   if [ -n "${CHORUS_KAFKA_BROKERS:-}" ]; then say "kafka: external ($CHORUS_KAFKA_BROKERS)"
   elif kafka_pid >/dev/null; then say "kafka: up (pid $(kafka_pid), 127.0.0.1:$kafka_port)"
   else say "kafka: down"; ok=1; fi
+  if pid=$(keeper_pid); then say "kafka-keeper: up (pid $pid, $(grep -c 'rotation .* done' "$logs/kafka-keeper.log" 2>/dev/null || true) rotations logged)"; fi
   if [ -n "${CHORUS_DATABASE_URL:-}" ]; then say "postgres: external"
   elif pg_running; then say "postgres: up (127.0.0.1:$pg_port, data $pgdata)"
   else say "postgres: down"; ok=1; fi
@@ -154,18 +183,18 @@ status() {
 }
 
 case "${1:-}" in
-  up) kafka_up; pg_up ;;
-  down) kafka_down; pg_down ;;
+  up) kafka_up; keeper_up; pg_up ;;
+  down) keeper_down; kafka_down; pg_down ;;
   status) status ;;
   kafka-restart) kafka_down; kafka_up ;;
-  kafka-crash)
-    if pid=$(kafka_pid); then kill -9 "$pid"; wait_for 10 kafka-exit bash -c "! kill -0 $pid 2>/dev/null" || true; fi
-    rm -f "$run/tansu.pid"
-    say "kafka: crashed (kill -9)"
-    kafka_up ;;
+  kafka-crash) kafka_kill; say "kafka: crashed (kill -9)"; kafka_up ;;
+  # The keeper's restart: memory only, so there is nothing to flush, and Tansu takes ~6 s to exit on SIGTERM.
+  kafka-rotate) kafka_kill; say "kafka: emptied (kill -9)"; kafka_up ;;
+  keeper-start) CHORUS_KAFKA_KEEPER=on keeper_up ;;  # even where CHORUS_KAFKA_KEEPER=off (scripts/chaos.sh)
+  keeper-stop) keeper_down ;;
   pg-crash)
     as_pg "$pgbin/pg_ctl" -D "$pgdata" -m immediate -w -t 60 stop >/dev/null || true
     say "postgres: crashed (stop -m immediate)"
     pg_up ;;
-  *) echo "usage: scripts/stack.sh up|down|status|kafka-restart|kafka-crash|pg-crash" >&2; exit 2 ;;
+  *) echo "usage: scripts/stack.sh up|down|status|kafka-restart|kafka-crash|kafka-rotate|keeper-start|keeper-stop|pg-crash" >&2; exit 2 ;;
 esac

@@ -137,7 +137,11 @@ struct KafkaLoad: AsyncParsableCommand {
         BenchPipelineCommand.bootstrapLogging()
         let logger = Logger(label: "bench-pipeline")
         let client = KafkaClientConfiguration(bootstrapBrokers: brokers, clientID: "bench-pipeline")
-        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(client: client), logger: logger)
+        // Like Chorus's own producers (KafkaSettings.producer): an idempotent producer fails for good with
+        // UNKNOWN_PRODUCER_ID once the embedded broker is restarted (its keeper does that, scripts/kafka-keeper.py).
+        let producer = try KafkaProducer(
+            configuration: KafkaProducerConfiguration(client: client, rawSettings: ["enable.idempotence": "false", "acks": "all"]),
+            logger: logger)
         let answers = "\(namespace).answers", requests = "\(namespace).requests"
         let consumer = try KafkaConsumer(
             configuration: KafkaConsumerConfiguration(
