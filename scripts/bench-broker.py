@@ -159,7 +159,8 @@ def hop_ms(broker, producer, fetch_wait_ms, samples=9):
 
 def history(tansu, sizes=(100, 1000, 1500, 2000, 4000, 8000), waits=(1, 5, 20)):
     broker = Broker(tansu, 1)
-    AdminClient({"bootstrap.servers": broker.servers}).create_topics([NewTopic("h", 1, 1)])["h"].result()
+    admin = AdminClient({"bootstrap.servers": broker.servers})  # kept alive until the topic exists
+    admin.create_topics([NewTopic("h", 1, 1)])["h"].result()
     producer = Producer({"bootstrap.servers": broker.servers, "linger.ms": 0, "acks": "all", "log_level": 2,
                          "enable.idempotence": False, "max.in.flight.requests.per.connection": 1})
     rows, held = [], 0
