@@ -11,8 +11,9 @@ survives that, since PostgreSQL is the source of truth (the reconciler re-drives
 Every CHORUS_KAFKA_KEEPER_INTERVAL seconds (default 2) this reads every partition's high watermark.
 When the fullest partition holds ROTATE_AT records or more (CHORUS_KAFKA_KEEPER_ROTATE_AT, default 500), the
 broker is restarted at the first drained moment: nothing produced since the previous check, and every
-consumer group that is active, or is a Chorus stage's, has committed every existing partition it reads
-to its end. So a request waiting for a stopped ingest is never dropped. If no such moment comes before
+Chorus input topic has been read to its end by its stage's group (running, stopped, or not yet started),
+and every other active consumer group has read what it reads. So a request waiting for a stopped ingest
+is never dropped. If no such moment comes before
 the fullest partition holds FORCE_AT records (CHORUS_KAFKA_KEEPER_FORCE_AT, default 1200), the broker is
 restarted anyway, because a stalled broker loses more: what was in flight inside the pipeline is
 re-driven from PostgreSQL, and a request that ingest had not yet read must be published again by its
@@ -86,28 +87,31 @@ class Keeper:
         return {key: (last[key] + 1 if key in last else end) for key, end in ends.items()}
 
     def lagging_groups(self, ends):
-        """Groups that still have records to read: active ones, and Chorus stages (running or not)."""
-        listed = self.admin.list_consumer_groups().result(timeout=5)
+        """What still has records to read. Each Chorus input topic (`<namespace>.requests`, ...) must have
+        been read to its end by its stage's group (`<namespace>-ingest`, ...), whether that stage runs,
+        is stopped, or has not started yet; any other group only if it is active, on what it committed."""
+        listed = {listing.group_id for listing in self.admin.list_consumer_groups().result(timeout=5).valid}
+        must_read = {}  # group -> the partitions it must have read, beyond those it committed
+        for (topic, partition), end in ends.items():
+            for stage, source in STAGE_INPUTS.items():
+                if end > 0 and topic.endswith("." + source):
+                    must_read.setdefault(f"{topic[: -len(source) - 1]}-{stage}", set()).add((topic, partition))
+        for group in listed - must_read.keys() - {"chorus-kafka-keeper"}:
+            if group.endswith(tuple("-" + stage for stage in STAGE_INPUTS)):
+                must_read[group] = set()
+            elif self.admin.describe_consumer_groups([group])[group].result(timeout=5).state.name in ACTIVE:
+                must_read[group] = set()  # a finished reader (`chorus tail`, a test's) is left out
         lagging = []
-        for listing in listed.valid:
-            group = listing.group_id
-            if group == "chorus-kafka-keeper":
-                continue
-            stage = next((s for s in STAGE_INPUTS if group.endswith("-" + s)), None)
-            if stage is None:
-                described = self.admin.describe_consumer_groups([group])[group].result(timeout=5)
-                if described.state.name not in ACTIVE:
-                    continue  # a finished reader (`chorus tail`, a test's): nobody is waiting on it
-            request = [ConsumerGroupTopicPartitions(group)]
-            committed = {(tp.topic, tp.partition): tp.offset
-                         for tp in self.admin.list_consumer_group_offsets(request)[group].result(timeout=5).topic_partitions}
-            # A stage reads its input topic from the start: a partition it never committed is unread.
-            unread = {}
-            if stage is not None:
-                namespace = group[: -len(stage) - 1]
-                unread = {key: 0 for key in ends if key[0] == f"{namespace}.{STAGE_INPUTS[stage]}"}
-            unread.update({key: offset for key, offset in committed.items() if offset >= 0})
-            for (topic, partition), offset in unread.items():
+        for group, partitions in sorted(must_read.items()):
+            committed = {}
+            if group in listed:
+                request = [ConsumerGroupTopicPartitions(group)]
+                committed = {(tp.topic, tp.partition): tp.offset for tp in
+                             self.admin.list_consumer_group_offsets(request)[group].result(timeout=5).topic_partitions
+                             if tp.offset >= 0}
+            read = {key: 0 for key in partitions}  # a partition never committed is unread
+            read.update(committed)
+            for (topic, partition), offset in sorted(read.items()):
                 end = ends.get((topic, partition))
                 if end is not None and offset < end:
                     lagging.append(f"{group} on {topic}[{partition}] at {offset} of {end}")
