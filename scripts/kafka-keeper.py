@@ -9,23 +9,27 @@ not implemented), and each fetch that finds new data lists every batch its parti
 survives that, since PostgreSQL is the source of truth (the reconciler re-drives what was in flight).
 
 Every CHORUS_KAFKA_KEEPER_INTERVAL seconds (default 2) this reads every partition's high watermark.
-When the fullest partition holds ROTATE_AT records or more (CHORUS_KAFKA_KEEPER_ROTATE_AT, default 500), the
-broker is restarted at the first drained moment: nothing produced since the previous check, and every
-Chorus input topic has been read to its end by its stage's group (running, stopped, or not yet started),
-and every other active consumer group has read what it reads. So a request waiting for a stopped ingest
-is never dropped. If no such moment comes before
-the fullest partition holds FORCE_AT records (CHORUS_KAFKA_KEEPER_FORCE_AT, default 1200), the broker is
-restarted anyway, because a stalled broker loses more: what was in flight inside the pipeline is
-re-driven from PostgreSQL, and a request that ingest had not yet read must be published again by its
-client (the same id is the same request), as after any broker crash. Sustained load that forces
-rotations is load for a real Kafka cluster (compose/).
+Once the fullest partition holds CHORUS_KAFKA_KEEPER_ROTATE_AT records (default 500), the broker is
+restarted at the first drained moment:
+- nothing was produced since the previous check;
+- every Chorus input topic has been read to its end by its stage's group (running, stopped, or not
+  started yet), so a request waiting for a stopped ingest is never dropped;
+- every other active consumer group has read what it reads;
+- a last look just before the kill finds nothing new.
+If no such moment comes before the fullest partition holds CHORUS_KAFKA_KEEPER_FORCE_AT records
+(default 1200), the broker is restarted anyway, because a stalled broker loses more. What was in flight
+inside the pipeline is then resumed from PostgreSQL, and a request that ingest had not yet read must be
+published again by its client (the same id is the same request), as after any broker crash. A steady
+load that forces restarts is load for a real Kafka cluster (compose/).
 
-The restart is `scripts/stack.sh kafka-rotate` (kill -9 and start: same port, same environment); the topics are then
-created again with their partition counts. Started and stopped by scripts/stack.sh; logs to stderr.
-Usage: scripts/kafka-keeper.py --port N
+The restart is a kill -9 (memory only: nothing to flush), then `scripts/stack.sh kafka-rotate` (same
+port, same environment); the topics are then created again with their partition counts. Started and
+stopped by scripts/stack.sh; logs to stderr.
+Usage: scripts/kafka-keeper.py --port N --pidfile RUN/tansu.pid
 """
 import argparse
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -44,8 +48,8 @@ def say(message):
 
 
 class Keeper:
-    def __init__(self, port, rotate_at, force_at, root):
-        self.servers = f"127.0.0.1:{port}"
+    def __init__(self, port, pidfile, rotate_at, force_at, root):
+        self.servers, self.pidfile = f"127.0.0.1:{port}", pidfile
         self.rotate_at, self.force_at, self.root = rotate_at, force_at, root
         self.previous = {}
         self.rotations = 0
@@ -132,18 +136,24 @@ class Keeper:
         if fullest >= self.force_at:
             self.rotate(topics, f"{where} (forced at {self.force_at}: no drained moment came)")
         elif quiet:
+            ends_reported = ends
             lagging = self.lagging_groups(self.true_ends(ends))
             if lagging:
                 waiting = f"{where}; rotation waits for {lagging[0]}"
                 if waiting != self.waiting:  # said once, not every check
                     say(waiting)
                 self.waiting = waiting
-            else:
+            elif self.watermarks(topics) == ends_reported:  # a last look: still nothing new
                 self.rotate(topics, f"{where}, drained")
 
     def rotate(self, topics, why):
         started = time.monotonic()
         say(f"restarting the broker: {why}")
+        try:  # at once: the stack script takes tens of milliseconds to start
+            with open(self.pidfile) as pid:
+                os.kill(int(pid.read().strip()), signal.SIGKILL)
+        except (OSError, ValueError) as error:
+            say(f"could not kill the broker through {self.pidfile} ({error}); the stack script will")
         self.reader.close()
         result = subprocess.run([os.path.join(self.root, "scripts", "stack.sh"), "kafka-rotate"],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -165,6 +175,7 @@ class Keeper:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--pidfile", required=True, help="the broker's pid file (scripts/stack.sh writes it)")
     args = parser.parse_args()
     env = os.environ
     rotate_at = int(env.get("CHORUS_KAFKA_KEEPER_ROTATE_AT", "500"))
@@ -174,7 +185,7 @@ def main():
         sys.exit(f"kafka-keeper: CHORUS_KAFKA_KEEPER_ROTATE_AT ({rotate_at}) must be positive and at most "
                  f"CHORUS_KAFKA_KEEPER_FORCE_AT ({force_at})")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    keeper = Keeper(args.port, rotate_at, force_at, root)
+    keeper = Keeper(args.port, args.pidfile, rotate_at, force_at, root)
     say(f"watching 127.0.0.1:{args.port}: rotate at {rotate_at} records in a partition when drained, "
         f"at {force_at} regardless; every {interval:g} s")
     while True:

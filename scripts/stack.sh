@@ -96,7 +96,7 @@ keeper_up() {
   if [ "${CHORUS_KAFKA_KEEPER:-on}" = off ]; then say "kafka-keeper: off (CHORUS_KAFKA_KEEPER=off)"; return; fi
   if keeper_pid >/dev/null; then return; fi
   [ -x "$root/.deps/venv/bin/python" ] || die "kafka-keeper: .deps/venv is missing; run scripts/setup.sh"
-  (without_inherited_fds nohup "$root/.deps/venv/bin/python" "$root/scripts/kafka-keeper.py" --port "$kafka_port" \
+  (without_inherited_fds nohup "$root/.deps/venv/bin/python" "$root/scripts/kafka-keeper.py" --port "$kafka_port" --pidfile "$run/tansu.pid" \
     </dev/null >>"$logs/kafka-keeper.log" 2>&1) &
   echo $! > "$run/kafka-keeper.pid"
   say "kafka-keeper: started (pid $(cat "$run/kafka-keeper.pid"), log $logs/kafka-keeper.log)"
