@@ -122,9 +122,7 @@ let chaosMode = ProcessInfo.processInfo.environment["CHORUS_CHAOS"]
         try await p.database.execute("INSERT INTO projects (id) VALUES (\(project)) ON CONFLICT DO NOTHING")
         let deadLettersBefore = deadLetterCount(p)
         let ids = (0..<load).map { "\(project)-\($0)" }
-        func request(_ id: String) -> [UInt8] {
-            Array(#"{"id":"\#(id)","project":"\#(project)","messages":[{"role":"user","content":"What is the capital of France?"}],"options":{"timeout_ms":4000}}"#.utf8)
-        }
+        func request(_ id: String) -> [UInt8] { chaosRequest(id, project: project) }
         // The steady load, with the fault a third of the way through, and one poison message.
         let sentAt = SendTimes()
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -148,19 +146,7 @@ let chaosMode = ProcessInfo.processInfo.environment["CHORUS_CHAOS"]
         }
         try await scenario.heal(p, simulator)
 
-        // Every request answered. A client whose request the broker lost before ingest read it
-        // publishes it again (the same id is the same request); so does this one, every 10 s.
-        let deadline = ContinuousClock.now + .seconds(150)
-        var lastRepublish = ContinuousClock.now
-        while ContinuousClock.now < deadline {
-            let unanswered = try await unansweredIDs(p, ids)
-            if unanswered.isEmpty { break }
-            if ContinuousClock.now - lastRepublish > .seconds(10) {
-                for id in unanswered { try? await p.publish(request(id), key: id) }
-                lastRepublish = ContinuousClock.now
-            }
-            try await Task.sleep(for: .milliseconds(250))
-        }
+        try await awaitAnswers(p, ids, project: project)
         try await Task.sleep(for: .seconds(2))  // billing catches up; anything extra shows up now
         // Time to answer from the client's first send (a request may wait in the broker while ingest is down).
         let answeredAt = try await p.database.query("""
@@ -193,6 +179,27 @@ let chaosMode = ProcessInfo.processInfo.environment["CHORUS_CHAOS"]
             if (try? await p.ask(PipelineTests.request(id), id: id, timeout: .seconds(20)))?.status == .ok { return }
             guard ContinuousClock.now < deadline else { throw HarnessError("the pipeline does not serve again before scenario \(number)") }
             try await Task.sleep(for: .seconds(2))
+        }
+    }
+
+    /// A request of a chaos scenario: one question, a 4 s deadline, in `project`.
+    static func chaosRequest(_ id: String, project: String) -> [UInt8] {
+        Array(#"{"id":"\#(id)","project":"\#(project)","messages":[{"role":"user","content":"What is the capital of France?"}],"options":{"timeout_ms":4000}}"#.utf8)
+    }
+
+    /// Waits up to 150 s for every request to be answered. A client whose request the broker lost
+    /// before ingest read it publishes it again (the same id is the same request); so does this, every 10 s.
+    static func awaitAnswers(_ p: PipelineHarness, _ ids: [String], project: String) async throws {
+        let deadline = ContinuousClock.now + .seconds(150)
+        var lastRepublish = ContinuousClock.now
+        while ContinuousClock.now < deadline {
+            let unanswered = try await unansweredIDs(p, ids)
+            if unanswered.isEmpty { return }
+            if ContinuousClock.now - lastRepublish > .seconds(10) {
+                for id in unanswered { try? await p.publish(chaosRequest(id, project: project), key: id) }
+                lastRepublish = ContinuousClock.now
+            }
+            try await Task.sleep(for: .milliseconds(250))
         }
     }
 

@@ -47,9 +47,7 @@ extension ChaosTests {
     ) async throws {
         let project = "keeper-\(p.topics.namespace.suffix(8))"
         try await p.database.execute("INSERT INTO projects (id) VALUES (\(project)) ON CONFLICT DO NOTHING")
-        func request(_ id: String) -> [UInt8] {
-            Array(#"{"id":"\#(id)","project":"\#(project)","messages":[{"role":"user","content":"What is the capital of France?"}],"options":{"timeout_ms":4000}}"#.utf8)
-        }
+        func request(_ id: String) -> [UInt8] { chaosRequest(id, project: project) }
         func waitFor(_ what: String, within: Duration, _ condition: () async throws -> Bool) async throws {
             let deadline = ContinuousClock.now + within
             while try await !condition() {
@@ -79,17 +77,7 @@ extension ChaosTests {
             try? await p.publish(request(id), key: id)
             try await Task.sleep(for: .milliseconds(50))
         }
-        let deadline = ContinuousClock.now + .seconds(150)
-        var lastRepublish = ContinuousClock.now
-        while ContinuousClock.now < deadline {
-            let unanswered = try await unansweredIDs(p, steady)
-            if unanswered.isEmpty { break }
-            if ContinuousClock.now - lastRepublish > .seconds(10) {
-                for id in unanswered { try? await p.publish(request(id), key: id) }
-                lastRepublish = ContinuousClock.now
-            }
-            try await Task.sleep(for: .milliseconds(250))
-        }
+        try await awaitAnswers(p, steady, project: project)
         #expect(try await unansweredIDs(p, steady).isEmpty, "requests without an answer after forced rotations")
         #expect(rotations("forced") >= 1, "no forced rotation under the steady load:\n\(log())")
         try await Task.sleep(for: .seconds(2))  // billing catches up
