@@ -42,6 +42,8 @@ def snapshot():
             mine = [p for p in table if p[1] == int(group)]
         cpu = sum(p[2] for p in mine)
         rss = sum(p[3] for p in mine)
+        if group.startswith("pid:"):  # a process restarted between two snapshots must not be compared
+            name += "#" + group[4:]
         print(name, round(cpu, 2), rss)
     print("postgres(shared)", round(sum(p[2] for p in table if p[0] == "postgres"), 2), 0)
 
@@ -91,6 +93,23 @@ def read_snapshot(path):
     return out
 
 
+def cpu_percent(before, after, wall):
+    """% of one core per process between two snapshots; one restarted in between (another pid) is left out."""
+    def by_name(snapshot):
+        return {name.split("#")[0]: (name, value) for name, value in snapshot.items()}
+    first, last = by_name(before), by_name(after)
+    return {name: round(100 * (last[name][1][0] - first[name][1][0]) / wall, 1)
+            for name in last if name in first and first[name][0] == last[name][0]}
+
+
+def rss_of(snapshot):
+    out = {}
+    for name, (_, rss) in snapshot.items():
+        if rss:
+            out[name.split("#")[0]] = round(rss / 1024, 1)
+    return out
+
+
 def report(work, json_out, docs):
     nominal_ms = float(os.environ.get("BENCH_LATENCY", "100ms").removesuffix("ms"))
     scenarios = {}
@@ -126,9 +145,8 @@ def report(work, json_out, docs):
         before, after = read_snapshot(f"{work}/{tag}.before"), read_snapshot(f"{work}/{tag}.after")
         started, ended = map(float, open(f"{work}/{tag}.window").read().split())
         wall = ended - started
-        row["cpu_percent"] = {name: round(100 * (after[name][0] - before[name][0]) / wall, 1)
-                              for name in after if name in before}
-        row["rss_mb"] = {name: round(after[name][1] / 1024, 1) for name in after if after[name][1]}
+        row["cpu_percent"] = cpu_percent(before, after, wall)
+        row["rss_mb"] = rss_of(after)
         lags = {}
         for line in open(f"{work}/{tag}.lag") if os.path.exists(f"{work}/{tag}.lag") else []:
             service, lag = line.split()
@@ -168,10 +186,11 @@ def report(work, json_out, docs):
             largest = max(rss.items(), key=lambda kv: kv[1]) if rss else ("-", 0)
             lag = max(row["max_consumer_lag"].values(), default=0)
             fmt = lambda v: "-" if v is None else f"{v:g}"
+            fmt_cpu = lambda v: "restarted" if v is None else f"{v:.0f}"
             lines.append(
                 f"| {scenario} | {row['rate']:g} | {row['achieved']:g} | {fmt(row['p50_ms'])} | {fmt(row['p99_ms'])} "
                 f"| {fmt(row['overhead_p50_ms'])} | {fmt(row['overhead_p99_ms'])} | {row['answered']}/{row['sent']} "
-                f"| {lag if scenario != 'litellm' else '-'} | {own:.0f}; {cpu.get('tansu(shared)', 0):.0f}; "
+                f"| {lag if scenario != 'litellm' else '-'} | {own:.0f}; {fmt_cpu(cpu.get('tansu(shared)'))}; "
                 f"{cpu.get('postgres(shared)', 0):.0f} | {largest[0]} {largest[1]:g} MB |")
     table = "\n".join(lines)
     print(table)

@@ -196,8 +196,9 @@ launch_litellm() { # launch_litellm DATABASE_URL SECONDS: starts LiteLLM, true o
 }
 
 # --- Measuring ------------------------------------------------------------------------------------
-tansu_pid=$(cat "$root/.data/run/tansu.pid" 2>/dev/null || echo 0)
 process_groups() {
+  # Read at each snapshot: the broker's keeper may restart it (new pid) during a run.
+  local tansu_pid; tansu_pid=$(cat "$root/.data/run/tansu.pid" 2>/dev/null || echo 0)
   for service in "${services[@]}"; do echo "$service ${pid_of[$service]}"; done
   echo "provider-simulator $sim_pid"
   [ -n "$litellm_pgid" ] && echo "litellm $litellm_pgid"
